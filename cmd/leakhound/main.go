@@ -4,15 +4,22 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"iter"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,7 +28,9 @@ import (
 	"github.com/leakhound/leakhound/internal/datastore"
 	_ "github.com/leakhound/leakhound/internal/datastore/clickhouse" // registers the driver
 	"github.com/leakhound/leakhound/internal/report"
+	"github.com/leakhound/leakhound/internal/resolve"
 	"github.com/leakhound/leakhound/internal/scan"
+	"github.com/leakhound/leakhound/internal/sweep"
 	"github.com/leakhound/leakhound/internal/target"
 )
 
@@ -88,11 +97,16 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var (
 		ports, format, output, list, failOn, colour string
+		excludeFile, resumeFile, shardSpec          string
+		openFile                                    string
+		resolver, wordlist, seedSpec                string
+		excludes                                    listFlag
 		timeout, connectTimeout, budget             time.Duration
-		concurrency, perHost, rate                  int
+		concurrency, perHost, rate, retries         int
+		dnsWorkers                                  int
 		sampleRows, randomRows                      int
 		maxRead                                     int64
-		noSample, quiet                             bool
+		noSample, noBrute, quiet                    bool
 	)
 	str := func(p *string, short, long, def, help string) {
 		fs.StringVar(p, long, def, help)
@@ -106,12 +120,23 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	str(&list, "l", "list", "", "read more targets from this file, one per line (- for standard input)")
 	str(&failOn, "", "fail-on", "high", "exit 1 when a finding is at or above this severity (info, low, medium, high, critical)")
 	str(&colour, "", "color", "auto", "colour text output: auto, always, never")
+	fs.Var(&excludes, "exclude", "never touch these addresses, CIDRs, ranges or names (comma-separated; may be repeated)")
+	str(&excludeFile, "", "exclude-file", "", "never touch the addresses, CIDRs, ranges or names in this file, one per line")
+	str(&openFile, "", "open", "", "also write every open endpoint (ip:port, one per line, as found) to this file, datastore or not")
+	str(&resumeFile, "", "resume", "", "record progress in this file, and skip what it says is done: a scan killed at any moment resumes where it stopped")
+	str(&shardSpec, "", "shard", "", "sweep only slice I of N (I/N) of every batch; give every machine the same targets and --seed")
+	str(&seedSpec, "", "seed", "", "seed of the sweep order (default: random, printed at the end; a resume file keeps its own)")
+	str(&resolver, "", "resolver", "", "DNS server (host[:port]) for every name and for subdomain discovery (default: the system's)")
+	str(&wordlist, "w", "wordlist", "", "subdomain words to try under each domain named (default: the built-in list)")
+	fs.BoolVar(&noBrute, "no-brute", false, "resolve the domains named, but do not search for their subdomains")
+	fs.IntVar(&dnsWorkers, "dns-workers", 50, "DNS queries in flight at once")
 	fs.DurationVar(&timeout, "timeout", 10*time.Second, "deadline of each probe and each query")
 	fs.DurationVar(&connectTimeout, "connect-timeout", 2*time.Second, "deadline of each TCP connect in the sweep")
+	fs.IntVar(&retries, "retries", 1, "further tries of a connect that got no answer")
 	fs.DurationVar(&budget, "server-budget", 2*time.Minute, "most time spent assessing one server")
 	fs.IntVar(&concurrency, "concurrency", 256, "connects in flight at once")
 	fs.IntVar(&perHost, "per-host", 8, "connects in flight to one address")
-	fs.IntVar(&rate, "rate", 2000, "connects started per second (0: no limit)")
+	fs.IntVar(&rate, "rate", 2000, "connects started per second, retries included (0: no limit)")
 	fs.IntVar(&sampleRows, "sample-rows", 20, "rows fetched per pre-filter keyword per table")
 	fs.IntVar(&randomRows, "random-rows", 100, "rows fetched at random per table")
 	fs.Int64Var(&maxRead, "max-read", 16<<20, "bytes read back per table at most")
@@ -124,30 +149,79 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitError
 	}
-	threshold, err := assess.ParseSeverity(failOn)
-	if err != nil {
-		fmt.Fprintf(stderr, "leakhound: --fail-on: %v\n", err)
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(stderr, "leakhound: "+format+"\n", args...)
 		return exitError
 	}
-	var portList []int
+	threshold, err := assess.ParseSeverity(failOn)
+	if err != nil {
+		return fail("--fail-on: %v", err)
+	}
+	portList := scan.DefaultPorts()
 	if ports != "" {
 		portList, err = target.ParsePorts(ports, driverPorts)
 		if err != nil {
-			fmt.Fprintf(stderr, "leakhound: --ports: %v\n", err)
-			return exitError
+			return fail("--ports: %v", err)
 		}
 	}
 	if len(pos) == 0 && list == "" {
-		fmt.Fprint(stderr, "leakhound: scan needs a TARGET (an IP, CIDR, hostname, host:port or URL) or -l FILE\n")
-		return exitError
+		return fail("scan needs a TARGET (an IP, CIDR, range, hostname, host:port or URL) or -l FILE")
 	}
+	ex, err := exclusions(excludes, excludeFile)
+	if err != nil {
+		return fail("%v", err)
+	}
+	shard, err := sweep.ParseShard(shardSpec)
+	if err != nil {
+		return fail("--shard: %v", err)
+	}
+	seed, seedGiven, err := parseSeed(seedSpec)
+	if err != nil {
+		return fail("--seed: %v", err)
+	}
+	if resumeFile != "" && !seedGiven {
+		h, ok, err := sweep.PeekHeader(resumeFile)
+		if err != nil {
+			return fail("--resume: %v", err)
+		}
+		if ok {
+			seed, seedGiven = h.Seed, true
+		}
+	}
+	if shard.N > 1 && !seedGiven {
+		return fail("--shard %s needs --seed: every machine must order the endpoints alike", shardSpec)
+	}
+	cfg := scan.Config{
+		Ports: portList, ConnectTimeout: connectTimeout, Timeout: timeout, ServiceBudget: budget,
+		Concurrency: concurrency, PerHost: perHost, Rate: rate, Retries: retries, NoSample: noSample,
+		Sample:     datastore.Limits{Rows: sampleRows, Random: randomRows, Bytes: maxRead},
+		Engine:     classify.Default(),
+		Seed:       seed,
+		Shard:      shard,
+		Exclude:    ex,
+		Resolver:   net.DefaultResolver,
+		DNSWorkers: dnsWorkers,
+		Progress:   new(scan.Progress),
+	}
+	if err := dnsConfig(&cfg, resolver, wordlist, noBrute, stderr); err != nil {
+		return fail("%v", err)
+	}
+	if resumeFile != "" {
+		h := sweep.Header{Seed: seed, Shard: shard, Ports: joinInts(portList), Exclude: exclusionDigest(ex)}
+		j, err := sweep.OpenJournal(resumeFile, h)
+		if err != nil {
+			return fail("--resume: %v", err)
+		}
+		defer j.Close()
+		cfg.Journal = j
+	}
+
 	out := stdout
 	isTTY := isTerminal(stdout)
 	if output != "" {
-		file, err := os.Create(output)
+		file, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|outputMode(resumeFile), 0o644)
 		if err != nil {
-			fmt.Fprintf(stderr, "leakhound: %v\n", err)
-			return exitError
+			return fail("%v", err)
 		}
 		defer file.Close()
 		out, isTTY = file, false
@@ -155,48 +229,225 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	useColour := colour == "always" || (colour == "auto" && isTTY && os.Getenv("NO_COLOR") == "")
 	w, err := report.New(format, out, useColour)
 	if err != nil {
-		fmt.Fprintf(stderr, "leakhound: --format: %v\n", err)
-		return exitError
+		return fail("--format: %v", err)
 	}
 	targets, closeList, err := scanTargets(pos, list)
 	if err != nil {
-		fmt.Fprintf(stderr, "leakhound: %v\n", err)
-		return exitError
+		return fail("%v", err)
 	}
 	defer closeList()
 
-	var writeErr error
-	cfg := scan.Config{
-		Ports: portList, ConnectTimeout: connectTimeout, Timeout: timeout, ServiceBudget: budget,
-		Concurrency: concurrency, PerHost: perHost, Rate: rate, NoSample: noSample,
-		Sample:   datastore.Limits{Rows: sampleRows, Random: randomRows, Bytes: maxRead},
-		Engine:   classify.Default(),
-		Resolver: net.DefaultResolver,
-		Warn:     func(err error) { fmt.Fprintf(stderr, "leakhound: %s\n", report.Safe(err.Error())) },
-	}
-	start := time.Now()
-	sum := scan.Run(ctx, cfg, targets, func(f *assess.Finding) {
-		if err := w.Write(f); err != nil && writeErr == nil {
-			writeErr = err
+	if openFile != "" {
+		f, err := os.OpenFile(openFile, os.O_WRONLY|os.O_CREATE|outputMode(resumeFile), 0o644)
+		if err != nil {
+			return fail("--open: %v", err)
 		}
+		defer f.Close()
+		var mu sync.Mutex
+		cfg.OpenPort = func(e target.Endpoint) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintln(f, e)
+		}
+	}
+	term := report.NewTerminal(stderr)
+	showProgress := !quiet && isTerminal(stderr)
+	cfg.Warn = func(err error) { term.Printf("leakhound: %s\n", report.Safe(err.Error())) }
+	cfg.Note = func(s string) {
+		if !quiet {
+			term.Printf("leakhound: %s\n", report.Safe(s))
+		}
+	}
+	stopProgress := func() {}
+	if showProgress {
+		stopProgress = drawProgress(term, cfg.Progress)
+	}
+	var writeErr error
+	start := time.Now()
+	sum, err := scan.Run(ctx, cfg, targets, func(f *assess.Finding) {
+		term.Do(func() {
+			if err := w.Write(f); err != nil && writeErr == nil {
+				writeErr = err
+			}
+		})
 	})
+	stopProgress()
+	if err != nil {
+		return fail("%v", err)
+	}
 	if err := w.Close(); err != nil && writeErr == nil {
 		writeErr = err
 	}
 	if !quiet {
-		fmt.Fprintf(stderr, "leakhound: %d targets, %d endpoints probed, %d open, %d datastore services (highest: %s), %d errors, in %s\n",
-			sum.Targets, sum.Probed, sum.Open, sum.Findings, highest(sum), sum.Errors, time.Since(start).Round(time.Millisecond))
+		var extra []string
+		if sum.Names > 0 {
+			extra = append(extra, fmt.Sprintf("%d names resolved (%d discovered)", sum.Names, sum.Discovered))
+		}
+		if sum.Excluded > 0 {
+			extra = append(extra, fmt.Sprintf("%d excluded", sum.Excluded))
+		}
+		if sum.Resumed > 0 {
+			extra = append(extra, fmt.Sprintf("%d already done per %s", sum.Resumed, resumeFile))
+		}
+		fmt.Fprintf(stderr, "leakhound: %d targets, %s%d endpoints swept, %d open, %d datastore services (highest: %s), %d errors, in %s; seed %d\n",
+			sum.Targets, prefixed(extra), sum.Probed, sum.Open, sum.Findings, highest(sum), sum.Errors, time.Since(start).Round(time.Millisecond), seed)
 	}
 	switch {
 	case writeErr != nil:
-		fmt.Fprintf(stderr, "leakhound: writing findings: %v\n", writeErr)
-		return exitError
+		return fail("writing findings: %v", writeErr)
 	case sum.Findings > 0 && sum.Highest >= threshold:
 		return exitFindings
 	case sum.Incomplete > 0 || (sum.Targets == 0 && sum.Errors > 0) || ctx.Err() != nil:
 		return exitError
 	}
 	return exitClean
+}
+
+func prefixed(parts []string) string {
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, ", ") + ", "
+}
+
+// outputMode appends to -o FILE when resuming, so what the first run wrote
+// stays; otherwise the file starts empty.
+func outputMode(resume string) int {
+	if resume != "" {
+		return os.O_APPEND
+	}
+	return os.O_TRUNC
+}
+
+// drawProgress redraws the progress line four times a second until stopped.
+func drawProgress(term *report.Terminal, p *scan.Progress) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case now := <-t.C:
+				term.Draw(now, report.Status{Done: p.Finished.Load(), Total: p.Total.Load(), Open: p.Sweep.Open.Load(), Findings: p.Findings.Load()})
+			case <-quit:
+				term.Clear()
+				return
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
+// listFlag is a flag that may be repeated, each value a comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+func exclusions(list []string, file string) (*target.Exclusions, error) {
+	ex := new(target.Exclusions)
+	for _, s := range list {
+		if err := ex.Add(s); err != nil {
+			return nil, fmt.Errorf("--exclude: %w", err)
+		}
+	}
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("--exclude-file: %w", err)
+		}
+		defer f.Close()
+		if err := ex.Read(f, file); err != nil {
+			return nil, fmt.Errorf("--exclude-file: %w", err)
+		}
+	}
+	return ex, nil
+}
+
+func exclusionDigest(ex *target.Exclusions) string {
+	if ex.Len() == 0 {
+		return "none"
+	}
+	sum := sha256.Sum256([]byte(ex.String()))
+	return hex.EncodeToString(sum[:8])
+}
+
+func parseSeed(spec string) (uint64, bool, error) {
+	if spec == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		return binary.LittleEndian.Uint64(b[:]) >> 1, false, nil
+	}
+	n, err := strconv.ParseUint(spec, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("%q is not a non-negative integer", spec)
+	}
+	return n, true, nil
+}
+
+// dnsConfig sets where names are resolved and how subdomains are found.
+func dnsConfig(cfg *scan.Config, server, wordlist string, noBrute bool, stderr io.Writer) error {
+	var r *resolve.Resolver
+	if server != "" {
+		addr := server
+		if _, _, err := net.SplitHostPort(server); err != nil {
+			addr = net.JoinHostPort(server, "53")
+		}
+		ap, err := netip.ParseAddrPort(addr)
+		if err != nil {
+			return fmt.Errorf("--resolver %q: want an address and optional port, such as 127.0.0.1:5353", server)
+		}
+		r = &resolve.Resolver{Server: ap.String()}
+		cfg.Resolver = r
+	}
+	if wordlist != "" {
+		f, err := os.Open(wordlist)
+		if err != nil {
+			return fmt.Errorf("-w: %w", err)
+		}
+		defer f.Close()
+		words, bad, firstBad, err := resolve.Words(f, wordlist)
+		if err != nil {
+			return fmt.Errorf("-w: %w", err)
+		}
+		if bad > 0 {
+			fmt.Fprintf(stderr, "leakhound: -w: skipped %d lines that are not DNS labels, the first at %s\n", bad, report.Safe(firstBad))
+		}
+		if len(words) == 0 {
+			return fmt.Errorf("-w %s: no words", wordlist)
+		}
+		cfg.Words = words
+	}
+	if noBrute {
+		return nil
+	}
+	if r == nil {
+		// Discovery needs a server to ask; the system's first nameserver.
+		srv, err := resolve.SystemServer("/etc/resolv.conf")
+		if err != nil {
+			fmt.Fprintf(stderr, "leakhound: subdomains will not be searched: %v (give --resolver)\n", err)
+			return nil
+		}
+		r = &resolve.Resolver{Server: srv}
+	}
+	cfg.Brute = r
+	return nil
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
 }
 
 func highest(s scan.Summary) string {

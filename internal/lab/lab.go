@@ -177,6 +177,9 @@ func Up(ctx context.Context, logf Logf) error {
 	if err := startWeb(logf); err != nil {
 		return fmt.Errorf("lab web server (%s:%d): %w", WebHost, WebPort, err)
 	}
+	if err := startDNS(ctx, logf); err != nil {
+		return fmt.Errorf("lab DNS server (%s): %w", DNSServer(), err)
+	}
 	return seed(ctx, logf)
 }
 
@@ -348,6 +351,11 @@ func Down(logf Logf) error {
 	} else {
 		logf("web: stopped")
 	}
+	if err := stopPid(filepath.Join(Dir(), "dns", "dnsmasq.pid")); err != nil {
+		errs = append(errs, fmt.Errorf("dns: %w", err))
+	} else {
+		logf("dns: stopped")
+	}
 	return errors.Join(errs...)
 }
 
@@ -365,7 +373,7 @@ func stopPid(file string) error {
 	}
 	// A stale pid file (after a reboot) may name another process now.
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if !bytes.Contains(cmdline, []byte("clickhouse")) && !bytes.Contains(cmdline, []byte("nginx")) {
+	if !bytes.Contains(cmdline, []byte("clickhouse")) && !bytes.Contains(cmdline, []byte("nginx")) && !bytes.Contains(cmdline, []byte("dnsmasq")) {
 		os.Remove(file)
 		return nil
 	}
@@ -407,6 +415,12 @@ func Status(ctx context.Context, w io.Writer) error {
 		down = append(down, "web")
 	}
 	fmt.Fprintf(w, "%-10s nginx      %s http:%d  %s\n", "web", WebHost, WebPort, state)
+	state = "up"
+	if !dnsAnswers(ctx) {
+		state = "down"
+		down = append(down, "dns")
+	}
+	fmt.Fprintf(w, "%-10s dnsmasq    %s  %s (zones %s, %s)\n", "dns", DNSServer(), state, Domain, WildDomain)
 	if len(down) > 0 {
 		return fmt.Errorf("down: %s", strings.Join(down, ", "))
 	}

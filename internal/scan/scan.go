@@ -14,11 +14,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leakhound/leakhound/internal/assess"
 	"github.com/leakhound/leakhound/internal/classify"
 	"github.com/leakhound/leakhound/internal/datastore"
+	"github.com/leakhound/leakhound/internal/resolve"
 	"github.com/leakhound/leakhound/internal/sweep"
 	"github.com/leakhound/leakhound/internal/target"
 )
@@ -32,18 +34,61 @@ type Config struct {
 	Concurrency    int
 	PerHost        int
 	Rate           int
+	Retries        int  // further tries of a connect that timed out
+	Portable       bool // sweep with Go's dialer, not the Linux event loop
 	NoSample       bool
 	Sample         datastore.Limits // Rows per keyword, Random rows, Bytes in all
 	Engine         *classify.Engine
-	Resolver       target.Resolver
+
+	Seed    uint64             // of the sweep order
+	Shard   sweep.Shard        // the slice of every batch this machine sweeps
+	Exclude *target.Exclusions // never swept, never resolved into the scan
+	Journal *sweep.Journal     // nil: not resumable
+	// BatchSize is how many targets are laid out and ordered together;
+	// default 65536. Order, shards and dedupe work within a batch.
+	BatchSize int
+
+	// Resolver resolves names; Brute, if not nil, also discovers the
+	// subdomains of every bare domain named, trying Words (nil: the
+	// built-in list) DNSWorkers at a time.
+	Resolver   Resolver
+	Brute      *resolve.Resolver
+	Words      []string
+	DNSWorkers int
+
 	// Warn receives every per-target and per-endpoint error; the scan goes on.
 	Warn func(error)
+	// Note receives what a user would want to know that is not an error:
+	// wildcard zones, names discovered.
+	Note func(string)
+	// OpenPort, if not nil, is told of every open endpoint as it is found,
+	// datastore or not.
+	OpenPort func(target.Endpoint)
+	// Progress, if not nil, is kept up to date for a progress display.
+	Progress *Progress
+}
+
+// Resolver looks up hostnames; *net.Resolver and *resolve.Resolver satisfy it.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Progress counts a running scan; every field may be read while it runs.
+type Progress struct {
+	Sweep    sweep.Stats
+	Total    atomic.Uint64 // endpoints of the batches laid out so far (this shard's)
+	Finished atomic.Uint64 // endpoints done, skipped on resume included
+	Findings atomic.Uint64
 }
 
 // Summary counts what a scan did.
 type Summary struct {
 	Targets    int
-	Probed     int
+	Names      int // names resolved, discovered ones included
+	Discovered int // subdomains found by brute force
+	Excluded   uint64
+	Probed     uint64 // endpoints swept by this run
+	Resumed    uint64 // endpoints a resume file said were done
 	Open       int
 	Findings   int
 	Errors     int // per-target and per-endpoint errors
@@ -53,29 +98,70 @@ type Summary struct {
 
 // Run scans targets and calls emit with each finding, from one goroutine at
 // a time. It returns when every target is done or ctx is cancelled; what was
-// found before a cancel has been emitted.
-func Run(ctx context.Context, cfg Config, targets iter.Seq2[target.Target, error], emit func(*assess.Finding)) Summary {
-	s := &scanner{cfg: cfg, emit: emit, servers: map[string]*serverResult{}}
+// found before a cancel has been emitted. The error is one that stopped the
+// scan as a whole (a resume file that does not match).
+func Run(ctx context.Context, cfg Config, targets iter.Seq2[target.Target, error], emit func(*assess.Finding)) (Summary, error) {
+	s := &scanner{cfg: cfg, emit: emit, servers: map[string]*serverResult{}, batches: map[int]*batch{}}
 	if s.cfg.Warn == nil {
 		s.cfg.Warn = func(error) {}
 	}
-	probes := make(chan sweep.Probe, 256)
-	open := make(chan sweep.Probe, 256)
-	go s.expand(ctx, targets, probes)
-	go sweep.Sweep(ctx, sweep.Config{Concurrency: cfg.Concurrency, PerHost: cfg.PerHost, Rate: cfg.Rate, Timeout: cfg.ConnectTimeout}, probes, open)
+	if s.cfg.Note == nil {
+		s.cfg.Note = func(string) {}
+	}
+	if s.cfg.Progress == nil {
+		s.cfg.Progress = new(Progress)
+	}
+	if s.cfg.BatchSize <= 0 {
+		s.cfg.BatchSize = 65536
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan []sweep.Job, 8)
+	open := make(chan sweep.Job, 64)
+	var fatal error
+	go func() {
+		defer close(jobs)
+		if err := s.expand(ctx, targets, jobs); err != nil {
+			fatal = err
+			cancel()
+		}
+	}()
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		defer close(open)
+		sweep.Run(ctx, sweep.Config{
+			Concurrency: cfg.Concurrency, PerHost: cfg.PerHost, Rate: cfg.Rate,
+			Timeout: cfg.ConnectTimeout, Retries: cfg.Retries, Portable: cfg.Portable,
+		}, jobs, func(r sweep.Result) {
+			if r.Open {
+				open <- r.Job
+				return
+			}
+			s.finish(r.Job, false)
+		}, &s.cfg.Progress.Sweep)
+	}()
+	stopMarks := s.writeMarks()
 	var wg sync.WaitGroup
 	for range max(min(cfg.Concurrency, 32), 1) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for p := range open {
+			for j := range open {
 				s.count(func(sm *Summary) { sm.Open++ })
-				s.endpoint(ctx, p)
+				if cfg.OpenPort != nil {
+					cfg.OpenPort(j.Endpoint)
+				}
+				s.endpoint(ctx, j.Endpoint)
+				s.finish(j, ctx.Err() == nil)
 			}
 		}()
 	}
 	wg.Wait()
-	return s.summary
+	<-swept
+	stopMarks()
+	s.summary.Probed = s.cfg.Progress.Sweep.Done.Load()
+	return s.summary, fatal
 }
 
 type scanner struct {
@@ -84,6 +170,7 @@ type scanner struct {
 	mu      sync.Mutex
 	summary Summary
 	servers map[string]*serverResult
+	batches map[int]*batch // batches being swept
 }
 
 func (s *scanner) count(f func(*Summary)) {
@@ -102,6 +189,11 @@ func (s *scanner) ports() []int {
 	if len(s.cfg.Ports) > 0 {
 		return s.cfg.Ports
 	}
+	return DefaultPorts()
+}
+
+// DefaultPorts lists every registered driver's default ports.
+func DefaultPorts() []int {
 	var out []int
 	for _, d := range datastore.Drivers() {
 		for _, p := range d.DefaultPorts() {
@@ -113,53 +205,8 @@ func (s *scanner) ports() []int {
 	return out
 }
 
-// expand streams every target's addresses and ports into probes. An
-// endpoint named twice (an address and a hostname resolving to it) is
-// probed once; ranges are streamed and not remembered.
-func (s *scanner) expand(ctx context.Context, targets iter.Seq2[target.Target, error], out chan<- sweep.Probe) {
-	defer close(out)
-	seen := map[netip.AddrPort]bool{}
-	ports := s.ports()
-	for t, err := range targets {
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			s.warn(err)
-			continue
-		}
-		s.count(func(sm *Summary) { sm.Targets++ })
-		single := t.Host != "" || t.Prefix.IsSingleIP()
-		for a, err := range target.Addresses(ctx, t, s.cfg.Resolver) {
-			if err != nil {
-				s.warn(fmt.Errorf("%s: %w", t.Raw, err))
-				continue
-			}
-			pp := ports
-			if a.Port != 0 {
-				pp = []int{a.Port}
-			}
-			for _, p := range pp {
-				if single {
-					k := netip.AddrPortFrom(a.IP, uint16(p))
-					if seen[k] {
-						continue
-					}
-					seen[k] = true
-				}
-				select {
-				case out <- sweep.Probe{Host: a.Host, IP: a.IP, Port: p}:
-					s.count(func(sm *Summary) { sm.Probed++ })
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}
-}
-
 // endpoint probes one open port with each driver that may speak there.
-func (s *scanner) endpoint(ctx context.Context, p sweep.Probe) {
+func (s *scanner) endpoint(ctx context.Context, p target.Endpoint) {
 	ep := datastore.Endpoint{Host: p.Host, IP: p.IP.AsSlice(), Port: p.Port}
 	drivers := datastore.Drivers()
 	// A driver whose default port this is goes first; on any other port
@@ -215,6 +262,7 @@ func (s *scanner) service(ctx context.Context, d datastore.Driver, svc *datastor
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.summary.Findings++
+	s.cfg.Progress.Findings.Add(1)
 	if len(f.Errors) > 0 {
 		s.summary.Incomplete++
 	}

@@ -5,7 +5,6 @@ package target
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,15 +18,30 @@ import (
 
 // Target is one thing the user named.
 type Target struct {
-	Raw    string       // as written, for error messages
-	Host   string       // hostname to resolve, "" for addresses and prefixes
-	Prefix netip.Prefix // a single address is a /32 or /128
-	Port   int          // 0: scan the port list
-	Where  string       // "argument 2", "targets.txt:14"
+	Raw   string     // as written, for error messages
+	Host  string     // hostname to resolve, "" for addresses and ranges
+	First netip.Addr // first and last address of a range; equal for one address
+	Last  netip.Addr
+	Port  int    // 0: scan the port list
+	Where string // "argument 2", "targets.txt:14"
 }
 
-// Parse reads one target. It accepts an IP, a CIDR, a hostname, host:port,
-// [v6]:port, and URLs (scheme://host[:port]/…).
+// Name reports whether t is a bare hostname: a domain whose subdomains may be
+// discovered, as opposed to host:port or a URL, which name one endpoint.
+func (t Target) Name() bool { return t.Host != "" && t.Port == 0 }
+
+// Size is the number of addresses of a range, saturating at 2^64-1.
+func (t Target) Size() uint64 {
+	if t.Host != "" || !t.First.IsValid() {
+		return 0
+	}
+	return sizeOf(t.First, t.Last)
+}
+
+// Parse reads one target. It accepts an IP, a CIDR, a range (first-last, or
+// 10.0.0.1-40 for the last octet), a hostname, host:port, [v6]:port, and URLs
+// (scheme://host[:port]/…). The network and broadcast addresses of an IPv4
+// CIDR wider than /31 are left out: they answer nobody.
 func Parse(s string) (Target, error) {
 	t := Target{Raw: s}
 	s = strings.TrimSpace(s)
@@ -52,12 +66,18 @@ func Parse(s string) (Target, error) {
 		return hostOrAddr(t, host)
 	}
 	if p, err := netip.ParsePrefix(s); err == nil {
-		t.Prefix = p.Masked()
+		t.First, t.Last = prefixBounds(p)
 		return t, nil
 	}
 	if a, err := netip.ParseAddr(s); err == nil {
-		t.Prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		a = a.Unmap().WithZone("")
+		t.First, t.Last = a, a
 		return t, nil
+	}
+	if lo, hi, ok := strings.Cut(s, "-"); ok {
+		if first, err := netip.ParseAddr(lo); err == nil {
+			return parseRange(t, first.Unmap(), hi)
+		}
 	}
 	if h, p, err := net.SplitHostPort(s); err == nil {
 		port, err := ParsePort(p)
@@ -70,11 +90,64 @@ func Parse(s string) (Target, error) {
 	return hostOrAddr(t, s)
 }
 
+// parseRange reads the end of "first-last"; an IPv4 last may be only the
+// last octet.
+func parseRange(t Target, first netip.Addr, hi string) (Target, error) {
+	last, err := netip.ParseAddr(hi)
+	if err != nil && first.Is4() && allDigits(hi) && len(hi) <= 3 {
+		if n, _ := strconv.Atoi(hi); n <= 255 {
+			b := first.As4()
+			b[3] = byte(n)
+			last, err = netip.AddrFrom4(b), nil
+		}
+	}
+	switch {
+	case err != nil:
+		return t, fmt.Errorf("range %q: %q is not an address", t.Raw, hi)
+	case first.Zone() != "" || last.Zone() != "":
+		return t, fmt.Errorf("range %q: addresses with a zone cannot form a range", t.Raw)
+	}
+	last = last.Unmap()
+	if first.Is4() != last.Is4() {
+		return t, fmt.Errorf("range %q mixes IPv4 and IPv6", t.Raw)
+	}
+	if last.Less(first) {
+		return t, fmt.Errorf("range %q runs backwards", t.Raw)
+	}
+	t.First, t.Last = first, last
+	return t, nil
+}
+
+// prefixBounds returns the first and last address of p worth sweeping.
+func prefixBounds(p netip.Prefix) (first, last netip.Addr) {
+	p = p.Masked()
+	first = p.Addr()
+	if first.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(first.Unmap(), p.Bits()-96)
+		first = p.Addr()
+	}
+	last = lastOf(p)
+	if first.Is4() && p.Bits() < 31 {
+		first, last = first.Next(), last.Prev()
+	}
+	return first, last
+}
+
+func lastOf(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
 var schemePorts = map[string]int{"http": 8123, "https": 8443, "clickhouse": 9000, "tcp": 9000}
 
 func hostOrAddr(t Target, host string) (Target, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
-		t.Prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		a = a.Unmap().WithZone("")
+		t.First, t.Last = a, a
 		return t, nil
 	}
 	if !validHostname(host) || allDigits(lastLabel(host)) {
@@ -165,53 +238,4 @@ func Lines(r io.Reader, name string) iter.Seq2[Target, error] {
 			yield(Target{Where: name}, fmt.Errorf("%s: line %d: %w", name, n+1, err))
 		}
 	}
-}
-
-// Address is one address to sweep, with the name it was reached by.
-type Address struct {
-	Host string
-	IP   netip.Addr
-	Port int // 0: every port of the list
-}
-
-// Resolver looks up hostnames; *net.Resolver satisfies it.
-type Resolver interface {
-	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
-}
-
-// Addresses streams the addresses t stands for: a prefix address by address
-// (a /8 is never held in memory), a hostname through r.
-func Addresses(ctx context.Context, t Target, r Resolver) iter.Seq2[Address, error] {
-	return func(yield func(Address, error) bool) {
-		if t.Host != "" {
-			ips, err := r.LookupNetIP(ctx, "ip", t.Host)
-			if err != nil {
-				yield(Address{Host: t.Host}, fmt.Errorf("resolving %s: %w", t.Host, err))
-				return
-			}
-			for _, ip := range ips {
-				if !yield(Address{Host: t.Host, IP: ip.Unmap(), Port: t.Port}, nil) {
-					return
-				}
-			}
-			return
-		}
-		single := t.Prefix.Bits() == t.Prefix.Addr().BitLen()
-		for a := t.Prefix.Addr(); a.IsValid() && t.Prefix.Contains(a); a = a.Next() {
-			if ctx.Err() != nil {
-				return
-			}
-			if !single && a.Is4() && t.Prefix.Bits() < 31 && (a == t.Prefix.Addr() || isBroadcast(a, t.Prefix)) {
-				continue // network and broadcast addresses answer nobody
-			}
-			if !yield(Address{Host: a.String(), IP: a, Port: t.Port}, nil) {
-				return
-			}
-		}
-	}
-}
-
-func isBroadcast(a netip.Addr, p netip.Prefix) bool {
-	n := a.Next()
-	return !n.IsValid() || !p.Contains(n)
 }

@@ -2,7 +2,6 @@ package target
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,38 +12,53 @@ import (
 	"testing/iotest"
 )
 
-func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 var parseCases = []struct {
 	in      string
 	want    Target // Raw is filled in from in
 	wantErr string // a substring of the error; "" for success
 }{
-	{in: "127.0.0.1", want: Target{Prefix: pfx("127.0.0.1/32")}},
-	{in: "  192.0.2.1\t", want: Target{Prefix: pfx("192.0.2.1/32")}},
-	{in: "::1", want: Target{Prefix: pfx("::1/128")}},
-	{in: "2001:db8::7", want: Target{Prefix: pfx("2001:db8::7/128")}},
-	{in: "::ffff:192.0.2.1", want: Target{Prefix: pfx("192.0.2.1/32")}},
-	{in: "198.51.100.0/24", want: Target{Prefix: pfx("198.51.100.0/24")}},
-	{in: "127.1.2.3/8", want: Target{Prefix: pfx("127.0.0.0/8")}},
-	{in: "2001:db8::/32", want: Target{Prefix: pfx("2001:db8::/32")}},
-	{in: "2001:db8::1/64", want: Target{Prefix: pfx("2001:db8::/64")}},
-	{in: "127.0.0.1:9000", want: Target{Prefix: pfx("127.0.0.1/32"), Port: 9000}},
-	{in: "[::1]:9000", want: Target{Prefix: pfx("::1/128"), Port: 9000}},
+	{in: "127.0.0.1", want: Target{First: ip("127.0.0.1"), Last: ip("127.0.0.1")}},
+	{in: "  192.0.2.1\t", want: Target{First: ip("192.0.2.1"), Last: ip("192.0.2.1")}},
+	{in: "::1", want: Target{First: ip("::1"), Last: ip("::1")}},
+	{in: "2001:db8::7", want: Target{First: ip("2001:db8::7"), Last: ip("2001:db8::7")}},
+	{in: "::ffff:192.0.2.1", want: Target{First: ip("192.0.2.1"), Last: ip("192.0.2.1")}},
+	{in: "198.51.100.0/24", want: Target{First: ip("198.51.100.1"), Last: ip("198.51.100.254")}},
+	{in: "127.1.2.3/8", want: Target{First: ip("127.0.0.1"), Last: ip("127.255.255.254")}},
+	{in: "2001:db8::/32", want: Target{First: ip("2001:db8::"), Last: ip("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")}},
+	{in: "2001:db8::1/64", want: Target{First: ip("2001:db8::"), Last: ip("2001:db8::ffff:ffff:ffff:ffff")}},
+	{in: "127.0.0.1:9000", want: Target{First: ip("127.0.0.1"), Last: ip("127.0.0.1"), Port: 9000}},
+	{in: "[::1]:9000", want: Target{First: ip("::1"), Last: ip("::1"), Port: 9000}},
 	{in: "db.example.com:8123", want: Target{Host: "db.example.com", Port: 8123}},
 	{in: "DB.Example.COM.", want: Target{Host: "db.example.com"}},
 	{in: "clickhouse-01", want: Target{Host: "clickhouse-01"}},
 	{in: "my_host", want: Target{Host: "my_host"}},
 	{in: "localhost", want: Target{Host: "localhost"}},
-	{in: "http://127.0.0.2:8123/x", want: Target{Prefix: pfx("127.0.0.2/32"), Port: 8123}},
+	{in: "http://127.0.0.2:8123/x", want: Target{First: ip("127.0.0.2"), Last: ip("127.0.0.2"), Port: 8123}},
 	{in: "https://host/", want: Target{Host: "host", Port: 8443}},
 	{in: "http://host", want: Target{Host: "host", Port: 8123}},
 	{in: "clickhouse://h", want: Target{Host: "h", Port: 9000}},
-	{in: "tcp://[::1]", want: Target{Prefix: pfx("::1/128"), Port: 9000}},
+	{in: "tcp://[::1]", want: Target{First: ip("::1"), Last: ip("::1"), Port: 9000}},
 	{in: "HTTPS://Host.Example:9443/play?user=x", want: Target{Host: "host.example", Port: 9443}},
 	{in: "ftp://h", want: Target{Host: "h"}},
+	{in: "127.0.0.0/31", want: Target{First: ip("127.0.0.0"), Last: ip("127.0.0.1")}},
+	{in: "255.255.255.255/32", want: Target{First: ip("255.255.255.255"), Last: ip("255.255.255.255")}},
+	{in: "::ffff:10.0.0.0/104", want: Target{First: ip("10.0.0.1"), Last: ip("10.255.255.254")}},
+	{in: "10.0.0.5-10.0.1.2", want: Target{First: ip("10.0.0.5"), Last: ip("10.0.1.2")}},
+	{in: "10.0.0.5-40", want: Target{First: ip("10.0.0.5"), Last: ip("10.0.0.40")}},
+	{in: "10.0.0.5-5", want: Target{First: ip("10.0.0.5"), Last: ip("10.0.0.5")}},
+	{in: "2001:db8::1-2001:db8::ff", want: Target{First: ip("2001:db8::1"), Last: ip("2001:db8::ff")}},
+	{in: "my-db.example-1.com", want: Target{Host: "my-db.example-1.com"}},
 
 	{in: "", wantErr: "empty target"},
+	{in: "10.0.0.9-10.0.0.1", wantErr: `range "10.0.0.9-10.0.0.1" runs backwards`},
+	{in: "10.0.0.9-3", wantErr: "runs backwards"},
+	{in: "10.0.0.1-256", wantErr: `"256" is not an address`},
+	{in: "10.0.0.1-::1", wantErr: "mixes IPv4 and IPv6"},
+	{in: "::1-5", wantErr: `"5" is not an address`},
+	{in: "10.0.0.1-", wantErr: `"" is not an address`},
+	{in: "10.0.0.1-host", wantErr: `"host" is not an address`},
 	{in: "   ", wantErr: "empty target"},
 	{in: "999.1.1.1:99999", wantErr: `"999.1.1.1:99999"`},
 	{in: "host:0", wantErr: `"host:0"`},
@@ -112,7 +126,7 @@ func collectLines(t *testing.T, r io.Reader, name string) []lineResult {
 		}
 		s := tg.Host
 		if s == "" {
-			s = tg.Prefix.String()
+			s = tg.First.String() + "-" + tg.Last.String()
 		}
 		out = append(out, lineResult{where: tg.Where, target: fmt.Sprintf("%s port %d", s, tg.Port)})
 	}
@@ -135,12 +149,12 @@ func TestLines(t *testing.T) {
 		"https://ch.example/",             // 12
 	}, "\n")
 	want := []lineResult{
-		{where: "t.txt:2", target: "127.0.0.1/32 port 0"},
-		{where: "t.txt:4", target: "192.0.2.0/30 port 0"},
+		{where: "t.txt:2", target: "127.0.0.1-127.0.0.1 port 0"},
+		{where: "t.txt:4", target: "192.0.2.1-192.0.2.2 port 0"},
 		{where: "t.txt:5", err: `t.txt:5: "bad!" is not`},
 		{where: "t.txt:6", err: "t.txt:6: 3 words, want one target per line"},
 		{where: "t.txt:8", err: `t.txt:8: "host:99999": port "99999"`},
-		{where: "t.txt:9", target: "::1/128 port 9440"},
+		{where: "t.txt:9", target: "::1-::1 port 9440"},
 		{where: "t.txt:11", err: `t.txt:11: "http://"`},
 		{where: "t.txt:12", target: "ch.example port 8443"},
 	}
@@ -175,7 +189,7 @@ func TestLinesReadErrors(t *testing.T) {
 	t.Run("line too long", func(t *testing.T) {
 		in := "127.0.0.1\n" + strings.Repeat("a", 70000) + "\n127.0.0.2\n"
 		got := collectLines(t, strings.NewReader(in), "big.txt")
-		if len(got) != 2 || got[0].target != "127.0.0.1/32 port 0" || !strings.HasPrefix(got[1].err, "big.txt: line 2: ") {
+		if len(got) != 2 || got[0].target != "127.0.0.1-127.0.0.1 port 0" || !strings.HasPrefix(got[1].err, "big.txt: line 2: ") {
 			t.Fatalf("Lines(big.txt) = %+v, want 127.0.0.1 then an error naming big.txt: line 2", got)
 		}
 		if !strings.Contains(got[1].err, bufio.ErrTooLong.Error()) {
@@ -195,109 +209,6 @@ func TestLinesReadErrors(t *testing.T) {
 			t.Errorf("Lines on a failing reader = errors %v, want one wrapping %q, naming t.txt: line 2", errs, boom)
 		}
 	})
-}
-
-// fakeResolver answers from a map; anything else does not exist.
-type fakeResolver map[string][]netip.Addr
-
-func (f fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
-	if a, ok := f[host]; ok {
-		return a, nil
-	}
-	return nil, fmt.Errorf("lookup %s: no such host", host)
-}
-
-func addrs(t *testing.T, tg Target, r Resolver, limit int) ([]string, []error) {
-	t.Helper()
-	var got []string
-	var errs []error
-	for a, err := range Addresses(context.Background(), tg, r) {
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if a.Host != a.IP.String() && tg.Host == "" {
-			t.Errorf("Addresses(%s) address %s has host %q, want its own text", tg.Prefix, a.IP, a.Host)
-		}
-		got = append(got, fmt.Sprintf("%s port %d", a.IP, a.Port))
-		if len(got) == limit {
-			break
-		}
-	}
-	return got, errs
-}
-
-func TestAddresses(t *testing.T) {
-	for _, tc := range []struct {
-		target Target
-		limit  int // stop after this many; 0: all
-		want   []string
-	}{
-		{Target{Prefix: pfx("127.0.0.0/30")}, 0, []string{"127.0.0.1 port 0", "127.0.0.2 port 0"}},
-		{Target{Prefix: pfx("127.0.0.5/32"), Port: 9000}, 0, []string{"127.0.0.5 port 9000"}},
-		{Target{Prefix: pfx("127.0.0.0/31")}, 0, []string{"127.0.0.0 port 0", "127.0.0.1 port 0"}},
-		{Target{Prefix: pfx("255.255.255.252/30")}, 0, []string{"255.255.255.253 port 0", "255.255.255.254 port 0"}},
-		{Target{Prefix: pfx("255.255.255.255/32")}, 0, []string{"255.255.255.255 port 0"}},
-		{Target{Prefix: pfx("::1/128"), Port: 8123}, 0, []string{"::1 port 8123"}},
-		{Target{Prefix: pfx("2001:db8::/126")}, 0, []string{"2001:db8:: port 0", "2001:db8::1 port 0", "2001:db8::2 port 0", "2001:db8::3 port 0"}},
-		{Target{Prefix: pfx("127.0.0.0/8")}, 3, []string{"127.0.0.1 port 0", "127.0.0.2 port 0", "127.0.0.3 port 0"}},
-		{Target{Prefix: pfx("0.0.0.0/0")}, 2, []string{"0.0.0.1 port 0", "0.0.0.2 port 0"}},
-		{Target{Prefix: pfx("::/0")}, 2, []string{":: port 0", "::1 port 0"}},
-	} {
-		got, errs := addrs(t, tc.target, nil, tc.limit)
-		if len(errs) > 0 || !slices.Equal(got, tc.want) {
-			t.Errorf("Addresses(%s, first %d) = %q, %v, want %q", tc.target.Prefix, tc.limit, got, errs, tc.want)
-		}
-	}
-}
-
-func TestAddressesOfHostname(t *testing.T) {
-	r := fakeResolver{"ch.example": {
-		netip.MustParseAddr("192.0.2.1"),
-		netip.MustParseAddr("::ffff:192.0.2.2"),
-		netip.MustParseAddr("2001:db8::1"),
-	}}
-	var got []string
-	for a, err := range Addresses(context.Background(), Target{Host: "ch.example", Port: 9440}, r) {
-		if err != nil {
-			t.Fatalf("Addresses(ch.example) error %v", err)
-		}
-		got = append(got, fmt.Sprintf("%s %s port %d", a.Host, a.IP, a.Port))
-	}
-	want := []string{"ch.example 192.0.2.1 port 9440", "ch.example 192.0.2.2 port 9440", "ch.example 2001:db8::1 port 9440"}
-	if !slices.Equal(got, want) {
-		t.Errorf("Addresses(ch.example) = %q, want %q", got, want)
-	}
-
-	if got, errs := addrs(t, Target{Host: "ch.example"}, r, 1); len(got) != 1 || len(errs) != 0 {
-		t.Errorf("Addresses(ch.example, first 1) = %q, %v, want one address", got, errs)
-	}
-
-	got, errs := addrs(t, Target{Host: "nowhere.example"}, r, 0)
-	if len(got) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "resolving nowhere.example") {
-		t.Errorf("Addresses(nowhere.example) = %q, %v, want one error saying resolving nowhere.example", got, errs)
-	}
-}
-
-func TestAddressesStopsOnCancel(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	n := 0
-	for _, err := range Addresses(ctx, Target{Prefix: pfx("127.0.0.0/8")}, nil) {
-		if err != nil {
-			t.Fatalf("Addresses(127.0.0.0/8) error %v", err)
-		}
-		n++
-		if n == 5 {
-			cancel()
-		}
-		if n > 5 {
-			t.Fatalf("Addresses(127.0.0.0/8) yielded address %d after the context was canceled at 5", n)
-		}
-	}
-	if n != 5 {
-		t.Errorf("Addresses(127.0.0.0/8) yielded %d addresses, want 5 before the cancel", n)
-	}
 }
 
 func byName(s string) ([]int, bool) {
@@ -361,8 +272,8 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if (got.Host != "") == got.Prefix.IsValid() {
-			t.Fatalf("Parse(%q) = %+v, want a host or a prefix, not both or neither", s, got)
+		if (got.Host != "") == got.First.IsValid() || got.First.IsValid() != got.Last.IsValid() {
+			t.Fatalf("Parse(%q) = %+v, want a host or a range, not both or neither", s, got)
 		}
 		if got.Port < 0 || got.Port > 65535 {
 			t.Fatalf("Parse(%q) = port %d, want 0 to 65535", s, got.Port)
@@ -370,8 +281,8 @@ func FuzzParse(f *testing.F) {
 		if got.Host != "" && (!validHostname(got.Host) || got.Host != strings.ToLower(got.Host)) {
 			t.Fatalf("Parse(%q) = host %q, want a lower-case valid hostname", s, got.Host)
 		}
-		if got.Prefix.IsValid() && (got.Prefix != got.Prefix.Masked() || got.Prefix.Addr().Zone() != "") {
-			t.Fatalf("Parse(%q) = prefix %s, want it masked, without a zone", s, got.Prefix)
+		if got.First.IsValid() && (got.Last.Less(got.First) || got.First.Is4() != got.Last.Is4() || got.First.Zone() != "" || got.Last.Zone() != "" || got.First.Is4In6()) {
+			t.Fatalf("Parse(%q) = range %s-%s, want it in order, one family, unmapped, without a zone", s, got.First, got.Last)
 		}
 	})
 }
