@@ -34,7 +34,9 @@ func main() {
 	flag.StringVar(&o.cidr, "range", "127.0.0.0/16", "loopback range to sweep")
 	flag.StringVar(&o.ports, "p", "8123,9000,8443,9440", "ports")
 	flag.IntVar(&o.runs, "runs", 5, "runs per tool; the median is reported")
-	flag.IntVar(&o.concurrency, "c", 1000, "connects in flight, for both tools")
+	flag.IntVar(&o.concurrency, "c", 1000, "leakhound's connects in flight")
+	flag.StringVar(&o.naabuRates, "naabu-rates", "100000,50000,30000,20000,10000,5000", "naabu -rate values to try, fastest first (its rate is also its concurrency); the fastest that finds every open port leakhound found is measured")
+	flag.StringVar(&o.naabuUser, "naabu-user", "65534", "when run as root, run naabu as this uid (setpriv): as root it opens pcap taps on every interface, which tax every loopback packet")
 	flag.DurationVar(&o.memFor, "mem-for", 20*time.Second, "how long to sweep a /8 for the memory check (0: skip)")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -46,6 +48,8 @@ func main() {
 type options struct {
 	leakhound, naabu, cidr, ports string
 	runs, concurrency             int
+	naabuRates, naabuUser         string
+	naabuRate                     int
 	memFor                        time.Duration
 }
 
@@ -68,7 +72,8 @@ func run(o options) error {
 	nports := len(strings.Split(o.ports, ","))
 	hosts := uint64(1) << (32 - p.Bits())
 	endpoints := hosts * uint64(nports)
-	fmt.Printf("sweep of %s × %d ports = %d endpoints, %d runs each, %d in flight\n\n", o.cidr, nports, endpoints, o.runs, o.concurrency)
+	fmt.Printf("sweep of %s × %d ports = %d endpoints, %d runs each; leakhound --concurrency %d --rate 0\n\n",
+		o.cidr, nports, endpoints, o.runs, o.concurrency)
 
 	tools := []struct {
 		name string
@@ -84,23 +89,48 @@ func run(o options) error {
 			name string
 			cmd  func(out string) *exec.Cmd
 		}{"naabu", func(out string) *exec.Cmd {
-			return exec.Command(o.naabu, "-host", o.cidr, "-p", o.ports, "-s", "c", "-Pn", "-rate", "1000000", "-c", fmt.Sprint(o.concurrency),
-				"-retries", "1", "-timeout", "1000", "-warm-up-time", "0", "-silent", "-duc", "-no-stdin", "-o", out)
+			// -timeout takes a duration (a bare number is seconds); the
+			// warm-up cannot go below 1 s; -duc skips the update check.
+			args := []string{o.naabu, "-host", o.cidr, "-p", o.ports, "-s", "c", "-rate", fmt.Sprint(o.naabuRate),
+				"-retries", "1", "-timeout", "1s", "-warm-up-time", "1", "-silent", "-nc", "-duc", "-no-stdin", "-o", out}
+			if os.Geteuid() == 0 && o.naabuUser != "" {
+				os.Chmod(filepath.Dir(out), 0o777)
+				args = append([]string{"setpriv", "--reuid=" + o.naabuUser, "--regid=" + o.naabuUser, "--clear-groups"}, args...)
+			}
+			cmd := exec.Command(args[0], args[1:]...)
+			cmd.Env = append(os.Environ(), "DISABLE_CLOUD_UPLOAD_WRN=true", "HOME="+filepath.Dir(out))
+			return cmd
 		}})
 	}
-	medians := map[string]result{}
-	for _, t := range tools {
-		var rs []result
-		// Runs alternate between tools would be fairer still; the machine is
-		// noisy either way, so medians and the ratio are what to read.
-		for i := range o.runs {
+	// One leakhound run first, for the open ports naabu must match; then
+	// the tools' runs alternate, so the machine's noise falls on both.
+	first := filepath.Join(dir, "leakhound-first.txt")
+	ref, err := measure(tools[0].cmd(first), first)
+	if err != nil {
+		return fmt.Errorf("leakhound: %w", err)
+	}
+	if len(tools) > 1 {
+		if err := o.pickNaabuRate(dir, tools[1].cmd, ref.open); err != nil {
+			return err
+		}
+	}
+	all := map[string][]result{}
+	for i := range o.runs {
+		for _, t := range tools {
 			out := filepath.Join(dir, fmt.Sprintf("%s-%d.txt", t.name, i))
 			r, err := measure(t.cmd(out), out)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			rs = append(rs, r)
+			if !slices.Equal(r.open, ref.open) {
+				fmt.Printf("%s run %d found %d open ports of %d\n", t.name, i+1, len(r.open), len(ref.open))
+			}
+			all[t.name] = append(all[t.name], r)
 		}
+	}
+	medians := map[string]result{}
+	for _, t := range tools {
+		rs := all[t.name]
 		slices.SortFunc(rs, func(a, b result) int { return int(a.wall - b.wall) })
 		m := rs[len(rs)/2]
 		medians[t.name] = m
@@ -109,7 +139,7 @@ func run(o options) error {
 	}
 	if n, ok := medians["naabu"]; ok {
 		l := medians["leakhound"]
-		fmt.Printf("\nratio (leakhound endpoints/s ÷ naabu's): %.2f×\n", n.wall.Seconds()/l.wall.Seconds())
+		fmt.Printf("\nratio (leakhound endpoints/s ÷ naabu's at -rate %d): %.2f×\n", o.naabuRate, n.wall.Seconds()/l.wall.Seconds())
 		if slices.Equal(l.open, n.open) {
 			fmt.Printf("open ports: the same %d found by both: %s\n", len(l.open), strings.Join(l.open, " "))
 		} else {
@@ -129,6 +159,37 @@ func run(o options) error {
 		}
 	}
 	return nil
+}
+
+// pickNaabuRate tries naabu's rates fastest first, once each, and keeps the
+// first that finds every open port in want: faster settings that miss open
+// ports are not safe settings.
+func (o *options) pickNaabuRate(dir string, cmd func(string) *exec.Cmd, want []string) error {
+	for _, s := range strings.Split(o.naabuRates, ",") {
+		var rate int
+		if _, err := fmt.Sscan(strings.TrimSpace(s), &rate); err != nil || rate <= 0 {
+			return fmt.Errorf("-naabu-rates: %q is not a rate", s)
+		}
+		o.naabuRate = rate
+		ok := true
+		for try := range 2 { // twice: a rate that finds everything once may not the next time
+			out := filepath.Join(dir, fmt.Sprintf("naabu-rate-%d-%d.txt", rate, try))
+			r, err := measure(cmd(out), out)
+			if err != nil {
+				return fmt.Errorf("naabu: %w", err)
+			}
+			if !slices.Equal(r.open, want) {
+				fmt.Printf("naabu -rate %d: %.2f s, found %d of %d open ports: too fast to be safe\n", rate, r.wall.Seconds(), len(r.open), len(want))
+				ok = false
+				break
+			}
+		}
+		if ok {
+			fmt.Printf("naabu -rate %d found all %d open ports twice: measuring at this rate\n", rate, len(want))
+			return nil
+		}
+	}
+	return fmt.Errorf("naabu found the open ports at none of -naabu-rates %s", o.naabuRates)
 }
 
 // measure runs cmd to its end and reads the open ports it wrote to out.

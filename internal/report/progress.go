@@ -89,22 +89,22 @@ func (t *Terminal) rate() float64 {
 
 // ProgressLine renders a status in at most width columns:
 //
-//	[#######.............]  35.2%  45,678/129,540  8,123/s  ETA 0:10  2 open  1 finding
+//	[#####...........] 35.2% 45,678/129,540 8,123/s ETA 0:10 · 2 open · 1 finding
 func ProgressLine(s Status, rate float64, width int) string {
 	frac := 0.0
 	if s.Total > 0 {
 		frac = min(float64(s.Done)/float64(s.Total), 1)
 	}
-	const barLen = 20
+	const barLen = 16
 	n := int(frac * barLen)
 	var b strings.Builder
 	b.WriteString("[" + strings.Repeat("#", n) + strings.Repeat(".", barLen-n) + "]")
-	fmt.Fprintf(&b, " %5.1f%%  %s/%s  %s/s", frac*100, count(int64(s.Done)), count(int64(s.Total)), count(int64(rate)))
+	fmt.Fprintf(&b, " %.1f%% %s/%s %s/s", frac*100, count(int64(s.Done)), count(int64(s.Total)), count(int64(rate)))
 	if rate > 0 && s.Total > s.Done {
 		eta := time.Duration(float64(s.Total-s.Done) / rate * float64(time.Second))
-		fmt.Fprintf(&b, "  ETA %s", clock(eta))
+		fmt.Fprintf(&b, " ETA %s", clock(eta))
 	}
-	fmt.Fprintf(&b, "  %d open  %d finding", s.Open, s.Findings)
+	fmt.Fprintf(&b, " · %d open · %d finding", s.Open, s.Findings)
 	if s.Findings != 1 {
 		b.WriteString("s")
 	}

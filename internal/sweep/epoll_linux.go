@@ -103,7 +103,7 @@ func route(ctx context.Context, jobs <-chan []Job, loops []*loop) {
 		parts := make([][]Job, n)
 		for _, j := range batch {
 			a := j.Endpoint.IP.As16()
-			h := (binary.LittleEndian.Uint64(a[8:]) * 0x9e3779b97f4a7c15) >> 32 % n
+			h := splitmix(binary.BigEndian.Uint64(a[:8])^binary.BigEndian.Uint64(a[8:])) % n
 			parts[h] = append(parts[h], j)
 		}
 		for i, part := range parts {
