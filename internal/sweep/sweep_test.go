@@ -117,6 +117,36 @@ func TestSweepFindsOpenPortsAndReportsEachOnce(t *testing.T) {
 	}
 }
 
+func TestSweepIPv6(t *testing.T) {
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	open := l.Addr().String()
+	closed := netip.AddrPortFrom(netip.MustParseAddr("::1"), uint16(l.Addr().(*net.TCPAddr).Port+1)).String()
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			got := sweepAll(t, Config{Concurrency: 4, Timeout: time.Second, Portable: e.portable}, jobsFor([]string{open, closed}))
+			if rs := got[open]; len(rs) != 1 || !rs[0].Open {
+				t.Errorf("%s = %+v, want open", open, rs)
+			}
+			if rs := got[closed]; len(rs) != 1 || rs[0].Open {
+				t.Errorf("%s = %+v, want closed", closed, rs)
+			}
+		})
+	}
+}
+
 func TestSweepKeepsTheRate(t *testing.T) {
 	var eps []string
 	for i := range 60 {
