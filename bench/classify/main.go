@@ -118,10 +118,6 @@ func run(ctx context.Context, o options) error {
 	} else if labelsPath == "" {
 		return errors.New("-corpus needs -labels")
 	}
-	labels, err := readLabels(labelsPath)
-	if err != nil {
-		return err
-	}
 	st, err := os.Stat(corpusPath)
 	if err != nil {
 		return err
@@ -144,15 +140,23 @@ func run(ctx context.Context, o options) error {
 			}
 			fmt.Fprintf(os.Stderr, "bench: %s run %d: %s, %.0f MB peak\n", t.name, r+1, m.wall.Round(time.Millisecond), float64(m.maxRSS)/1e6)
 			t.runs = append(t.runs, m)
-			if r == 0 {
-				findings, err := t.parse(out)
-				if err != nil {
-					return fmt.Errorf("%s: reading its output: %w", t.name, err)
-				}
-				if t.result, err = corpus.Score(corpusPath, labels, findings); err != nil {
-					return err
-				}
-			}
+		}
+	}
+	// Labels are read and outputs scored only now: on Linux a child's
+	// peak RSS counts the peak of the process that started it (its
+	// memory until exec), and labels of a large corpus take hundreds of
+	// MB, which would be charged to every tool.
+	labels, err := readLabels(labelsPath)
+	if err != nil {
+		return err
+	}
+	for _, t := range tools {
+		findings, err := t.parse(filepath.Join(dir, t.name+"-0"))
+		if err != nil {
+			return fmt.Errorf("%s: reading its output: %w", t.name, err)
+		}
+		if t.result, err = corpus.Score(corpusPath, labels, findings); err != nil {
+			return err
 		}
 	}
 	report(os.Stdout, st.Size(), labels, tools, o)

@@ -28,56 +28,59 @@ func newMatcher(keywords []string) *matcher {
 			m.nclass++
 		}
 	}
-	// Trie.
-	type node struct {
-		next map[uint8]int32
-		fail int32
-		out  []int32
+	// Trie, as a table of state*nclass + class → child, -1 for none.
+	nc := m.nclass
+	size := 1 // states: at most one per keyword byte, and the root
+	for _, k := range keywords {
+		size += len(k)
 	}
-	nodes := []node{{next: map[uint8]int32{}}}
+	m.delta = make([]int32, nc, size*nc)
+	for i := range m.delta {
+		m.delta[i] = -1
+	}
+	m.out = [][]int32{nil}
 	for ki, k := range keywords {
 		m.lens = append(m.lens, len(k))
 		s := int32(0)
 		for i := 0; i < len(k); i++ {
-			c := m.class[k[i]]
-			n, ok := nodes[s].next[c]
-			if !ok {
-				n = int32(len(nodes))
-				nodes = append(nodes, node{next: map[uint8]int32{}})
-				nodes[s].next[c] = n
+			c := int32(m.class[k[i]])
+			n := m.delta[s*int32(nc)+c]
+			if n < 0 {
+				n = int32(len(m.out))
+				m.out = append(m.out, nil)
+				for range nc {
+					m.delta = append(m.delta, -1)
+				}
+				m.delta[s*int32(nc)+c] = n
 			}
 			s = n
 		}
-		nodes[s].out = append(nodes[s].out, int32(ki))
+		m.out[s] = append(m.out[s], int32(ki))
 	}
-	// Failure links by breadth-first search, and the full DFA.
-	nc := m.nclass
-	m.delta = make([]int32, len(nodes)*nc)
+	// Failure links by breadth-first search turn the trie into the DFA:
+	// a missing child becomes the failure state's transition.
+	fail := make([]int32, len(m.out))
 	queue := []int32{}
 	for c := range nc {
-		if n, ok := nodes[0].next[uint8(c)]; ok {
-			nodes[n].fail = 0
-			m.delta[c] = n
+		if n := m.delta[c]; n >= 0 {
 			queue = append(queue, n)
+		} else {
+			m.delta[c] = 0
 		}
 	}
 	for len(queue) > 0 {
 		s := queue[0]
 		queue = queue[1:]
-		nodes[s].out = append(nodes[s].out, nodes[nodes[s].fail].out...)
+		m.out[s] = append(m.out[s], m.out[fail[s]]...)
 		for c := range nc {
-			if n, ok := nodes[s].next[uint8(c)]; ok {
-				nodes[n].fail = m.delta[int(nodes[s].fail)*nc+c]
-				m.delta[int(s)*nc+c] = n
+			i := int(s)*nc + c
+			if n := m.delta[i]; n >= 0 {
+				fail[n] = m.delta[int(fail[s])*nc+c]
 				queue = append(queue, n)
 			} else {
-				m.delta[int(s)*nc+c] = m.delta[int(nodes[s].fail)*nc+c]
+				m.delta[i] = m.delta[int(fail[s])*nc+c]
 			}
 		}
-	}
-	m.out = make([][]int32, len(nodes))
-	for i := range nodes {
-		m.out[i] = nodes[i].out
 	}
 	for i, n := range m.delta {
 		m.delta[i] = n * int32(nc)

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -46,7 +47,8 @@ type Rule struct {
 	NegativeExamples []string `yaml:"negative_examples"`
 
 	re     *regexp.Regexp
-	maxLen int // longest match in bytes, 0 when unbounded
+	pre    *prefilter // rejects most windows where re cannot match; nil: none
+	maxLen int        // longest match in bytes, 0 when unbounded
 }
 
 // Detection is one value found. Start and End are byte offsets of the value
@@ -67,11 +69,12 @@ type Engine struct {
 	rules   []*Rule
 	order   map[string]int
 	kw      *matcher
-	kwRules [][]int // keyword index → rules using it
-	digit   []int   // rules run around digit spans
-	upper   []int   // rules run around uppercase runs followed by a digit
-	always  []int   // rules with neither keywords nor a digit trigger: run on all text
-	minDig  int     // fewest digits any digit rule needs
+	kwRules [][]int   // keyword index → rules using it
+	digit   []int     // rules run around digit spans
+	upper   []int     // rules run around uppercase runs followed by a digit
+	always  []int     // rules with neither keywords nor a digit trigger: run on all text
+	minDig  int       // fewest digits any digit rule needs
+	dfas    sync.Pool // of *dfaCache, one per goroutine scanning
 }
 
 //go:embed rules/*.yaml
@@ -139,10 +142,10 @@ func Load(fsys fs.FS) (*Engine, error) {
 // around digit spans finds what running it on the whole text finds.
 func (r *Rule) digitTriggerFinds() bool {
 	for _, ex := range r.Examples {
-		whole := r.matches(ex, 0, len(ex), nil)
+		whole := r.matches(ex, 0, len(ex), nil, nil)
 		var near []Detection
 		digitSpans(ex, r.TriggerDigits, func(start, end, _, _ int) {
-			near = r.matches(ex, start, end, near)
+			near = r.matches(ex, start, end, nil, near)
 		})
 		for _, w := range whole {
 			if !slices.ContainsFunc(near, func(n Detection) bool { return n.Start == w.Start && n.End == w.End }) {
@@ -214,6 +217,7 @@ func (e *Engine) compile() {
 		if n := maxLenOf(tree); n > 0 && n < windowAhead {
 			r.maxLen = n
 		}
+		r.pre = newPrefilter(r.re.String())
 		switch {
 		case len(r.Keywords) > 0:
 			for _, k := range r.Keywords {
@@ -250,6 +254,7 @@ func (e *Engine) compile() {
 		}
 	}
 	e.kw = newMatcher(keywords)
+	e.dfas.New = func() any { return &dfaCache{dfas: make([]*prefilterDFA, len(e.rules))} }
 }
 
 // maxLenOf returns the most bytes a match of t can span, or -1 when
@@ -340,7 +345,8 @@ func (e *Engine) Kinds() map[string][]string {
 //
 // Regular expressions run only where they can match: around occurrences of
 // a rule's keywords (found for all rules in one Aho–Corasick pass), or
-// around spans of digits for rules without keywords.
+// around spans of digits for rules without keywords; and there only where
+// the rule's prefilter (a DFA, prefilter.go) says a match may lie.
 func (e *Engine) Scan(text string) []Detection {
 	var sc scanState
 	e.kw.find(text, func(kw int32, end int) {
@@ -374,11 +380,13 @@ func (e *Engine) Scan(text string) []Detection {
 		sc.add(ri, 0, len(text), len(text))
 	}
 	var found []Detection
+	dfas := e.dfas.Get().(*dfaCache)
 	for i := range sc.wins {
 		w := &sc.wins[i]
 		r := e.rules[w.rule]
-		found = r.matches(text, w.start, w.end, found)
+		found = r.matches(text, w.start, w.end, dfas.dfa(w.rule, r.pre), found)
 	}
+	e.dfas.Put(dfas)
 	return dedupe(found, e.order)
 }
 
@@ -417,8 +425,9 @@ func (sc *scanState) addExact(rule, ws, we int) {
 	sc.wins = append(sc.wins, window{rule, ws, we})
 }
 
-// matches appends r's detections in text[start:end].
-func (r *Rule) matches(text string, start, end int, found []Detection) []Detection {
+// matches appends r's detections in text[start:end]. pre, when not nil,
+// is r's prefilter.
+func (r *Rule) matches(text string, start, end int, pre *prefilterDFA, found []Detection) []Detection {
 	if start > 0 {
 		// Begin the window at a separator, so that the pattern's "start
 		// of text" cannot fall inside a longer token.
@@ -430,6 +439,9 @@ func (r *Rule) matches(text string, start, end int, found []Detection) []Detecti
 	// pattern's trailing boundary consumes the separator that the next
 	// value's leading boundary needs ("a@x.cn b@y.cn" holds two emails).
 	for pos := start; pos < end; {
+		if pre != nil && !pre.mayMatch(text[pos:end]) {
+			break
+		}
 		m := r.re.FindStringSubmatchIndex(text[pos:end])
 		if m == nil {
 			break
@@ -475,45 +487,58 @@ func digitSpans(text string, minDigits int, fn func(start, end, digits, dots int
 		start, digits, seps, dots = -1, 0, 0, 0
 	}
 	for i := 0; i < len(text); i++ {
+		if start < 0 {
+			// Outside a span only a digit matters: skip to the next.
+			for i < len(text) && spanByte[text[i]] != spanDigit {
+				i++
+			}
+			if i == len(text) {
+				break
+			}
+			start = i
+		}
 		switch spanByte[text[i]] {
 		case spanDigit:
-			if start < 0 {
-				start = i
-			}
 			digits++
 			seps = 0
 		case spanSep:
-			if start >= 0 {
-				if text[i] == '.' {
-					dots++
-				}
-				if seps++; seps > 2 {
-					flush(i)
-				}
+			if text[i] == '.' {
+				dots++
 			}
-		default:
-			if start >= 0 {
+			if seps++; seps > 2 {
 				flush(i)
 			}
+		default:
+			flush(i)
 		}
 	}
 	flush(len(text))
 }
 
 // upperThenDigit calls fn around every run of at least n uppercase ASCII
-// letters directly followed by a digit.
+// letters directly followed by a digit; n is at least 1.
 func upperThenDigit(text string, n int, fn func(start, end int)) {
-	run := 0
-	for i := 0; i < len(text); i++ {
-		switch c := text[i]; {
-		case c >= 'A' && c <= 'Z':
-			run++
-		case c >= '0' && c <= '9' && run >= n:
-			fn(max(0, i-run-2), min(len(text), i+24))
-			run = 0
-		default:
-			run = 0
+	upper := func(c byte) bool { return c >= 'A' && c <= 'Z' }
+	// A digit at j counts when text[j-n:j] is all uppercase, so where
+	// text[j-1] is not, the next n positions cannot count either: look
+	// at every n-th byte, and closer only around an uppercase one.
+	for j := n; j < len(text); {
+		if !upper(text[j-1]) {
+			j += n
+			continue
 		}
+		k := j - 1 // the run's start
+		for k > 0 && upper(text[k-1]) {
+			k--
+		}
+		e := j // the byte after the run
+		for e < len(text) && upper(text[e]) {
+			e++
+		}
+		if e < len(text) && e-k >= n && text[e] >= '0' && text[e] <= '9' {
+			fn(max(0, k-2), min(len(text), e+24))
+		}
+		j = e + 1 + n
 	}
 }
 

@@ -1,8 +1,12 @@
 package classify
 
 import (
+	"bytes"
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/leakhound/leakhound/internal/classify/corpus"
 )
 
 // TestRuleExamples checks every rule against its own examples: each example
@@ -117,6 +121,23 @@ func BenchmarkScanLogLine(b *testing.B) {
 			e.Scan(secret)
 		} else {
 			e.Scan(plain)
+		}
+	}
+}
+
+// BenchmarkScanCorpus measures ScanReader, on every core, on the labelled
+// corpus bench/classify compares peers on.
+func BenchmarkScanCorpus(b *testing.B) {
+	var text bytes.Buffer
+	if err := corpus.GenerateSize(&text, io.Discard, 4<<20, 1); err != nil {
+		b.Fatal(err)
+	}
+	e := Default()
+	b.SetBytes(int64(text.Len()))
+	b.ResetTimer()
+	for range b.N {
+		if err := e.ScanReader(b.Context(), bytes.NewReader(text.Bytes()), "corpus", func(Finding) {}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
