@@ -11,6 +11,7 @@ type matcher struct {
 	delta  []int32   // state*nclass + class → next state*nclass, negated if it has output
 	out    [][]int32 // keyword indexes ending at a state, suffixes included
 	lens   []int     // keyword lengths
+	maxLen int       // longest keyword
 }
 
 func newMatcher(keywords []string) *matcher {
@@ -41,6 +42,7 @@ func newMatcher(keywords []string) *matcher {
 	m.out = [][]int32{nil}
 	for ki, k := range keywords {
 		m.lens = append(m.lens, len(k))
+		m.maxLen = max(m.maxLen, len(k))
 		s := int32(0)
 		for i := 0; i < len(k); i++ {
 			c := int32(m.class[k[i]])
@@ -94,9 +96,59 @@ func newMatcher(keywords []string) *matcher {
 // find calls fn with the index of every keyword occurrence in text and the
 // offset just past it.
 func (m *matcher) find(text string, fn func(kw int32, end int)) {
+	// Two halves walked in one loop: each step of an automaton waits on the
+	// load of the step before, and two independent walks overlap those
+	// waits. The second half starts a keyword's length early so that a
+	// keyword across the middle is found, and reports only what ends past
+	// the middle, after the first half's, so the order is unchanged.
+	const minSplit = 4096
+	if len(text) < minSplit || m.maxLen >= len(text)/4 {
+		m.findRange(text, 0, len(text), 0, fn)
+		return
+	}
+	mid := len(text) / 2
+	from := mid - (m.maxLen - 1)
+	delta, class := m.delta, &m.class
+	nc := int32(m.nclass)
+	var later []hit
+	s1, s2 := int32(0), int32(0)
+	i, j := 0, from
+	for ; i < mid; i, j = i+1, j+1 {
+		s1 = delta[s1+int32(class[text[i]])]
+		s2 = delta[s2+int32(class[text[j]])]
+		if s1|s2 < 0 {
+			if s1 < 0 {
+				s1 = -s1
+				for _, k := range m.out[s1/nc] {
+					fn(k, i+1)
+				}
+			}
+			if s2 < 0 {
+				s2 = -s2
+				for _, k := range m.out[s2/nc] {
+					if j+1 > mid {
+						later = append(later, hit{k, j + 1})
+					}
+				}
+			}
+		}
+	}
+	for _, h := range later {
+		fn(h.kw, h.end)
+	}
+	// The second walk has the rest of the text to go.
+	m.findRange(text, j, len(text), s2, fn)
+}
+
+type hit struct {
+	kw  int32
+	end int
+}
+
+// findRange walks text[i:end] from state s.
+func (m *matcher) findRange(text string, i, end int, s int32, fn func(kw int32, end int)) {
 	delta, class, nc := m.delta, &m.class, int32(m.nclass)
-	s := int32(0)
-	for i := 0; i < len(text); i++ {
+	for ; i < end; i++ {
 		s = delta[s+int32(class[text[i]])]
 		if s < 0 {
 			s = -s

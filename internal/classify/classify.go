@@ -48,6 +48,7 @@ type Rule struct {
 
 	re     *regexp.Regexp
 	pre    *prefilter // rejects most windows where re cannot match; nil: none
+	narrow *narrowing // cuts a window down to where a match may lie; nil: none
 	maxLen int        // longest match in bytes, 0 when unbounded
 }
 
@@ -218,6 +219,7 @@ func (e *Engine) compile() {
 			r.maxLen = n
 		}
 		r.pre = newPrefilter(r.re.String())
+		r.narrow = newNarrowing(r.re.String())
 		switch {
 		case len(r.Keywords) > 0:
 			for _, k := range r.Keywords {
@@ -439,19 +441,16 @@ func (r *Rule) matches(text string, start, end int, pre *prefilterDFA, found []D
 	// pattern's trailing boundary consumes the separator that the next
 	// value's leading boundary needs ("a@x.cn b@y.cn" holds two emails).
 	for pos := start; pos < end; {
-		if pre != nil && !pre.mayMatch(text[pos:end]) {
-			break
-		}
-		m := r.re.FindStringSubmatchIndex(text[pos:end])
+		m, off := r.find(text, pos, end, pre)
 		if m == nil {
 			break
 		}
 		vs, ve := m[2], m[3]
 		if vs < 0 {
-			pos += max(m[1], 1)
+			pos = max(m[1]+off, pos+1)
 			continue
 		}
-		vs, ve = vs+pos, ve+pos
+		vs, ve = vs+off, ve+off
 		pos = max(ve, pos+1)
 		value := text[vs:ve]
 		validated, ok := r.accept(value)
