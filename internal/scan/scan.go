@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"net"
 	"net/netip"
 	"slices"
 	"sort"
@@ -113,6 +114,9 @@ func Run(ctx context.Context, cfg Config, targets iter.Seq2[target.Target, error
 	}
 	if s.cfg.BatchSize <= 0 {
 		s.cfg.BatchSize = 65536
+	}
+	if s.cfg.Resolver == nil {
+		s.cfg.Resolver = net.DefaultResolver
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
