@@ -215,7 +215,7 @@ func (e *Engine) compile() {
 		// The pattern compiled, so it parses: read its shape once.
 		parsed, _ := syntax.Parse(r.re.String(), syntax.Perl)
 		tree := parsed.Simplify()
-		if n := maxLenOf(tree); n > 0 && n < windowAhead {
+		if n := maxBytes(tree); n > 0 && n < windowAhead {
 			r.maxLen = n
 		}
 		r.pre = newPrefilter(r.re.String())
@@ -257,54 +257,6 @@ func (e *Engine) compile() {
 	}
 	e.kw = newMatcher(keywords)
 	e.dfas.New = func() any { return &dfaCache{dfas: make([]*prefilterDFA, len(e.rules))} }
-}
-
-// maxLenOf returns the most bytes a match of t can span, or -1 when
-// unbounded.
-func maxLenOf(t *syntax.Regexp) int {
-	switch t.Op {
-	case syntax.OpLiteral:
-		n := 0
-		for _, r := range t.Rune {
-			n += utf8.RuneLen(r)
-		}
-		return n
-	case syntax.OpCharClass, syntax.OpAnyCharNotNL, syntax.OpAnyChar:
-		return utf8.UTFMax
-	case syntax.OpCapture:
-		return maxLenOf(t.Sub[0])
-	case syntax.OpQuest:
-		return maxLenOf(t.Sub[0])
-	case syntax.OpStar, syntax.OpPlus:
-		return -1
-	case syntax.OpRepeat:
-		n := maxLenOf(t.Sub[0])
-		if t.Max < 0 || n < 0 {
-			return -1
-		}
-		return t.Max * n
-	case syntax.OpConcat:
-		n := 0
-		for _, sub := range t.Sub {
-			m := maxLenOf(sub)
-			if m < 0 {
-				return -1
-			}
-			n += m
-		}
-		return n
-	case syntax.OpAlternate:
-		n := 0
-		for _, sub := range t.Sub {
-			m := maxLenOf(sub)
-			if m < 0 {
-				return -1
-			}
-			n = max(n, m)
-		}
-		return n
-	}
-	return 0 // empty-width assertions
 }
 
 // Rules returns the compiled rules.

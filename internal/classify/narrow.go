@@ -129,8 +129,8 @@ func requiredLiteral(t *syntax.Regexp) (lit string, back int, ok bool) {
 }
 
 // maxBytes returns the most bytes a match of t spans, or -1 when
-// unbounded. Unlike maxLenOf it counts a class by its widest rune and a
-// case-folded letter by its widest fold (k by the Kelvin sign).
+// unbounded. It counts a class by its widest rune and a case-folded letter
+// by its widest fold (k by the Kelvin sign): (?i)k may match 3 bytes.
 func maxBytes(t *syntax.Regexp) int {
 	switch t.Op {
 	case syntax.OpLiteral:
