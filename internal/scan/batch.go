@@ -176,7 +176,7 @@ func (s *scanner) sweepBatch(ctx context.Context, k int, ts []target.Target, job
 	s.mu.Lock()
 	bt.dispatched = true
 	s.mu.Unlock()
-	s.maybeEnd(bt)
+	s.maybeEnd(bt, bt.progress.Mark())
 	return nil
 }
 
@@ -197,15 +197,16 @@ func (s *scanner) finish(j sweep.Job, record bool) {
 			s.warn(err)
 		}
 	}
-	bt.progress.Finish(j.Step)
+	mark := bt.progress.Finish(j.Step)
 	s.cfg.Progress.Finished.Add(1)
-	s.maybeEnd(bt)
+	s.maybeEnd(bt, mark)
 }
 
-// maybeEnd writes a finished batch's end to the journal, once.
-func (s *scanner) maybeEnd(bt *batch) {
+// maybeEnd writes a finished batch's end to the journal, once; mark is
+// the batch's mark as its caller last saw it.
+func (s *scanner) maybeEnd(bt *batch, mark uint64) {
 	s.mu.Lock()
-	end := bt.dispatched && !bt.ended && bt.progress.Mark() >= bt.steps
+	end := bt.dispatched && !bt.ended && mark >= bt.steps
 	if end {
 		bt.ended = true
 		delete(s.batches, bt.k)
