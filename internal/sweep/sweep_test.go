@@ -32,19 +32,22 @@ func listen(t testing.TB, base netip.Addr, n int) []string {
 			t.Fatalf("listen on %s: %v", a, err)
 		}
 		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		go acceptAndClose(l)
 		eps = append(eps, l.Addr().String())
 		a = a.Next()
 	}
 	return eps
+}
+
+// acceptAndClose serves l as an open port that is no service.
+func acceptAndClose(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
 }
 
 // sweepAll sweeps jobs and returns every result, by endpoint.
@@ -123,15 +126,7 @@ func TestSweepIPv6(t *testing.T) {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
 	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(l)
 	open := l.Addr().String()
 	closed := netip.AddrPortFrom(netip.MustParseAddr("::1"), uint16(l.Addr().(*net.TCPAddr).Port+1)).String()
 	for _, e := range engines {
