@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/leakhound/leakhound/internal/target"
 )
 
 //go:embed wordlist.txt
@@ -65,22 +67,10 @@ func Words(r io.Reader, name string) (words []string, bad int, firstBad string, 
 	return words, bad, firstBad, nil
 }
 
-// validLabels accepts a label or dotted labels ("dev", "eu.api").
+// validLabels accepts a label or dotted labels ("dev", "eu.api"), short
+// enough to go in front of a domain.
 func validLabels(w string) bool {
-	if len(w) > 200 {
-		return false
-	}
-	for _, l := range strings.Split(w, ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for _, c := range []byte(l) {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
+	return len(w) <= 200 && !strings.HasSuffix(w, ".") && target.ValidHostname(w)
 }
 
 // Wildcard is what a zone answers for names that do not exist.

@@ -150,7 +150,7 @@ func hostOrAddr(t Target, host string) (Target, error) {
 		t.First, t.Last = a, a
 		return t, nil
 	}
-	if !validHostname(host) || allDigits(lastLabel(host)) {
+	if !ValidHostname(host) || allDigits(lastLabel(host)) {
 		// 999.1.1.1 or 127.1 is a mistyped address, not a name to resolve.
 		return t, fmt.Errorf("%q is not an address, CIDR, hostname or URL", t.Raw)
 	}
@@ -172,7 +172,10 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
-func validHostname(h string) bool {
+// ValidHostname reports whether h is a hostname of DNS labels (letters,
+// digits, hyphens inside, underscores), each 1 to 63 bytes, 253 in all; a
+// trailing dot is allowed.
+func ValidHostname(h string) bool {
 	h = strings.TrimSuffix(h, ".")
 	if h == "" || len(h) > 253 {
 		return false

@@ -278,7 +278,7 @@ func FuzzParse(f *testing.F) {
 		if got.Port < 0 || got.Port > 65535 {
 			t.Fatalf("Parse(%q) = port %d, want 0 to 65535", s, got.Port)
 		}
-		if got.Host != "" && (!validHostname(got.Host) || got.Host != strings.ToLower(got.Host)) {
+		if got.Host != "" && (!ValidHostname(got.Host) || got.Host != strings.ToLower(got.Host)) {
 			t.Fatalf("Parse(%q) = host %q, want a lower-case valid hostname", s, got.Host)
 		}
 		if got.First.IsValid() && (got.Last.Less(got.First) || got.First.Is4() != got.Last.Is4() || got.First.Zone() != "" || got.Last.Zone() != "" || got.First.Is4In6()) {
