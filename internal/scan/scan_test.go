@@ -343,3 +343,17 @@ func TestSummaryExit(t *testing.T) {
 		}
 	}
 }
+
+// A link-local address keeps its zone to the connect, and a connect that
+// fails other than by a refusal or timeout is told, naming the endpoint,
+// and counted. lo has no link-local route here: the connect fails at once
+// (network unreachable), no packet sent; without its zone it failed with
+// EINVAL, unreported, and the endpoint was counted closed.
+func TestRunTellsConnectErrors(t *testing.T) {
+	for _, portable := range []bool{false, true} {
+		sum, _, warns, _ := fakeScan(t, Config{Ports: []int{9}, Portable: portable}, "fe80::1%lo")
+		if len(warns) != 1 || !strings.Contains(warns[0], "[fe80::1%lo]:9: connect:") || strings.Contains(warns[0], "invalid argument") || sum.Errors != 1 {
+			t.Errorf("portable %v: warnings %q, %d errors; want one naming [fe80::1%%lo]:9 and its connect error (not EINVAL), counted", portable, warns, sum.Errors)
+		}
+	}
+}
