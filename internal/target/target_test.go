@@ -305,3 +305,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLines reads arbitrary bytes as a target list: every line is either
+// a target, an error naming it, or blank, and reading never stops early.
+func FuzzLines(f *testing.F) {
+	f.Add([]byte("127.0.0.1\n# c\nbad!\n\r\n" + strings.Repeat("x", MaxLine+1) + "\nfe80::1%lo\n"))
+	f.Add([]byte("a b\n[::1]:9000"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lines := strings.Count(string(data), "\n") + 1
+		last := 0
+		for tg, err := range Lines(strings.NewReader(string(data)), "f") {
+			var n int
+			if _, scanErr := fmt.Sscanf(tg.Where, "f:%d", &n); scanErr != nil || n <= last || n > lines {
+				t.Fatalf("result at %q (error %v) after line %d of %d, want lines in order", tg.Where, err, last, lines)
+			}
+			last = n
+		}
+	})
+}
