@@ -137,6 +137,7 @@ func TestReportsOfAHugeNameStaySmall(t *testing.T) {
 		if err := w.Write(f); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("%s: %d bytes", tt.format, c.n)
 		if c.n > tt.max {
 			t.Errorf("%s report of 1,001 tables, one named with 1 MB, wrote %d bytes, want at most %d", tt.format, c.n, tt.max)
 		}
