@@ -36,9 +36,9 @@ import (
 
 // Exit codes (README, "Exit status").
 const (
-	exitClean    = 0
-	exitFindings = 1
-	exitError    = 2
+	exitClean    = scan.ExitClean
+	exitFindings = scan.ExitFindings
+	exitError    = scan.ExitError
 )
 
 const usage = `usage: leakhound scan [flags] TARGET...
@@ -98,11 +98,12 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var (
 		ports, format, output, list, failOn, colour string
 		excludeFile, resumeFile, shardSpec          string
-		openFile                                    string
+		openFile, maxMemory                         string
 		resolver, wordlist, seedSpec                string
 		excludes                                    listFlag
 		timeout, connectTimeout, budget             time.Duration
 		concurrency, perHost, rate, retries         int
+		assessConcurrency                           int
 		dnsWorkers                                  int
 		sampleRows, randomRows                      int
 		maxRead                                     int64
@@ -135,6 +136,8 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&retries, "retries", 1, "further tries of a connect that got no answer")
 	fs.DurationVar(&budget, "server-budget", 2*time.Minute, "most time spent assessing one server")
 	fs.IntVar(&concurrency, "concurrency", 256, "connects in flight at once")
+	fs.IntVar(&assessConcurrency, "assess-concurrency", 32, "open ports probed and assessed at once")
+	str(&maxMemory, "", "max-memory", "1G", "memory the sessions open at once may hold (512M, 2G): at most this / 64M sessions at once")
 	fs.IntVar(&perHost, "per-host", 8, "connects in flight to one address")
 	fs.IntVar(&rate, "rate", 2000, "connects started per second, retries included (0: no limit)")
 	fs.IntVar(&sampleRows, "sample-rows", 20, "rows fetched per pre-filter keyword per table")
@@ -156,6 +159,13 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	threshold, err := assess.ParseSeverity(failOn)
 	if err != nil {
 		return fail("--fail-on: %v", err)
+	}
+	memory, err := scan.ParseMemory(maxMemory)
+	if err != nil {
+		return fail("--max-memory: %v", err)
+	}
+	if assessConcurrency < 1 {
+		return fail("--assess-concurrency %d: want at least 1", assessConcurrency)
 	}
 	portList := scan.DefaultPorts()
 	if ports != "" {
@@ -194,6 +204,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := scan.Config{
 		Ports: portList, ConnectTimeout: connectTimeout, Timeout: timeout, ServiceBudget: budget,
 		Concurrency: concurrency, PerHost: perHost, Rate: rate, Retries: retries, NoSample: noSample,
+		AssessConcurrency: assessConcurrency, MaxMemory: memory,
 		Sample:     datastore.Limits{Rows: sampleRows, Random: randomRows, Bytes: maxRead},
 		Engine:     classify.Default(),
 		Seed:       seed,
@@ -218,12 +229,30 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	out := stdout
 	isTTY := isTerminal(stdout)
+	// Files written must not be the resume file, nor each other, by any
+	// name (a symlink, a hard link): appending findings to the journal
+	// would corrupt it. Opening appends or truncates nothing yet when
+	// resuming, and the journal is already open, so this sees it.
+	written := map[string]os.FileInfo{}
+	if cfg.Journal != nil {
+		st, err := cfg.Journal.Stat()
+		if err != nil {
+			return fail("--resume: %v", err)
+		}
+		written["--resume"] = st
+	}
 	if output != "" {
 		file, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|outputMode(resumeFile), 0o644)
 		if err != nil {
 			return fail("%v", err)
 		}
 		defer file.Close()
+		if other := sameFileAs(file, written); other != "" {
+			return fail("-o %s is the file of %s: name another", output, other)
+		}
+		if st, err := file.Stat(); err == nil {
+			written["-o"] = st
+		}
 		out, isTTY = file, false
 	}
 	useColour := colour == "always" || (colour == "auto" && isTTY && os.Getenv("NO_COLOR") == "")
@@ -243,6 +272,9 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail("--open: %v", err)
 		}
 		defer f.Close()
+		if other := sameFileAs(f, written); other != "" {
+			return fail("--open %s is the file of %s: name another", openFile, other)
+		}
 		var mu sync.Mutex
 		cfg.OpenPort = func(e target.Endpoint) {
 			mu.Lock()
@@ -289,18 +321,34 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if sum.Resumed > 0 {
 			extra = append(extra, fmt.Sprintf("%d already done per %s", sum.Resumed, resumeFile))
 		}
-		fmt.Fprintf(stderr, "leakhound: %d targets, %s%d endpoints swept, %d open, %d datastore services (highest: %s), %d errors, in %s; seed %#x\n",
-			sum.Targets, prefixed(extra), sum.Probed, sum.Open, sum.Findings, highest(sum), sum.Errors, time.Since(start).Round(time.Millisecond), seed)
+		if sum.Skipped > 0 {
+			extra = append(extra, fmt.Sprintf("%d skipped", sum.Skipped))
+		}
+		services := fmt.Sprintf("%d datastore services", sum.Findings)
+		if sum.Earlier > 0 {
+			services += fmt.Sprintf(" (and %d found by earlier runs)", sum.Earlier)
+		}
+		fmt.Fprintf(stderr, "leakhound: %d targets, %s%d endpoints swept, %d open, %s (highest: %s), %d errors, in %s; seed %#x\n",
+			sum.Targets, prefixed(extra), sum.Probed, sum.Open, services, highest(sum), sum.Errors, time.Since(start).Round(time.Millisecond), seed)
 	}
-	switch {
-	case writeErr != nil:
+	if writeErr != nil {
 		return fail("writing findings: %v", writeErr)
-	case sum.Findings > 0 && sum.Highest >= threshold:
-		return exitFindings
-	case sum.Incomplete > 0 || (sum.Targets == 0 && sum.Errors > 0) || ctx.Err() != nil:
-		return exitError
 	}
-	return exitClean
+	return sum.Exit(threshold, ctx.Err() != nil)
+}
+
+// sameFileAs names the flag in files whose file f is, or "".
+func sameFileAs(f *os.File, files map[string]os.FileInfo) string {
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	for flag, g := range files {
+		if os.SameFile(st, g) {
+			return flag
+		}
+	}
+	return ""
 }
 
 func prefixed(parts []string) string {
@@ -454,7 +502,7 @@ func joinInts(xs []int) string {
 }
 
 func highest(s scan.Summary) string {
-	if s.Findings == 0 {
+	if s.Findings+s.Earlier == 0 {
 		return "none"
 	}
 	return s.Highest.String()

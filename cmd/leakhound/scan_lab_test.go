@@ -426,7 +426,27 @@ func TestScanTargetErrorsDoNotStopTheScan(t *testing.T) {
 	if fs := decodeFindings(t, out); len(fs) != 2 {
 		t.Errorf("found %d services, want the 2 of %s despite the bad lines", len(fs), lab.Locked.Host)
 	}
-	if code != exitClean {
-		t.Errorf("exit = %d, want %d (the locked server is below --fail-on high)", code, exitClean)
+	// The locked server is below --fail-on high, but three targets were
+	// skipped: the scan did not cover what it was asked to.
+	if code != exitError {
+		t.Errorf("exit = %d, want %d (targets skipped, no finding at or above --fail-on)", code, exitError)
+	}
+}
+
+// A resumed scan whose earlier run found the open server exits 1 even when
+// it has nothing left to do: resuming cannot bypass --fail-on.
+func TestScanResumedExitCountsEarlierFindings(t *testing.T) {
+	requireLab(t)
+	dir := t.TempDir()
+	args := []string{lab.Open.Host, "-p", "9000", "--no-sample", "-f", "jsonl", "-o", filepath.Join(dir, "out.jsonl"), "--resume", filepath.Join(dir, "resume.log"), "-q"}
+	if code, _, stderr := scanCLI(t, args...); code != exitFindings {
+		t.Fatalf("first run: exit %d, want %d\n%s", code, exitFindings, stderr)
+	}
+	code, _, stderr := scanCLI(t, args...)
+	if code != exitFindings {
+		t.Errorf("resumed run: exit %d, want %d\n%s", code, exitFindings, stderr)
+	}
+	if got := readEndpoints(t, filepath.Join(dir, "out.jsonl")); len(got) != 1 {
+		t.Errorf("after the resumed run, -o holds %q, want the one finding of the first run", got)
 	}
 }

@@ -24,11 +24,18 @@ type Port struct {
 type Endpoint struct {
 	Host string // name the user gave or discovered; equals IP for bare addresses
 	IP   net.IP
+	Zone string // of a link-local IPv6 address: the interface it is reached through
 	Port int
 }
 
 // Addr returns the dialable host:port of the endpoint.
-func (e Endpoint) Addr() string { return net.JoinHostPort(e.IP.String(), strconv.Itoa(e.Port)) }
+func (e Endpoint) Addr() string {
+	ip := e.IP.String()
+	if e.Zone != "" {
+		ip += "%" + e.Zone
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(e.Port))
+}
 
 func (e Endpoint) String() string { return e.Addr() }
 
@@ -113,6 +120,11 @@ type Inventory struct {
 	Databases []Database `json:"databases"`
 	Truncated bool       `json:"truncated,omitempty"` // a limit cut the listing short
 }
+
+// SessionMemory is the most memory a session may hold of what its server
+// sent (cells, rows, names), whatever the server sends; the scanner runs at
+// most its memory budget / SessionMemory sessions at once.
+const SessionMemory = 64 << 20
 
 // Limits bound what one Sample may cost on the server and on the wire.
 type Limits struct {

@@ -12,10 +12,21 @@ import (
 // disclosure email: what is open, why it matters, what leaks, how to fix it.
 type markdownWriter struct{ w io.Writer }
 
-// md escapes a server-supplied string for Markdown text and table cells.
+// md escapes a server-supplied string for Markdown text and table cells,
+// cut to lineWidth.
 func md(s string) string {
-	s = Safe(s)
-	return strings.NewReplacer("|", `\|`, "`", "\\`", "*", `\*`, "_", `\_`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`, "#", `\#`).Replace(s)
+	return mdEscaper.Replace(clip(s, lineWidth))
+}
+
+var mdEscaper = strings.NewReplacer("|", `\|`, "`", "\\`", "*", `\*`, "_", `\_`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`, "#", `\#`)
+
+// mdCode escapes a server-supplied string for a code span in a table cell.
+// A backslash escapes nothing inside a code span, so backticks become
+// quotes; but GitHub splits table cells at "|" before it reads code spans,
+// so a pipe must still be written "\|" (shown as "|") or it forges a cell.
+// Control characters and newlines are escaped by Safe, through clip.
+func mdCode(s string, width int) string {
+	return "`" + strings.NewReplacer("`", "'", "|", `\|`).Replace(clip(s, width)) + "`"
 }
 
 func (m *markdownWriter) Write(f *assess.Finding) error {
@@ -52,7 +63,7 @@ func (m *markdownWriter) Write(f *assess.Finding) error {
 			}
 			for _, t := range db.Tables {
 				n++
-				fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", strings.ReplaceAll(Safe(db.Name+"."+t.Name), "`", "'"), md(t.Engine), count(t.Rows), size(t.Bytes), md(holds(t)))
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdCode(db.Name+"."+t.Name, lineWidth), md(t.Engine), count(t.Rows), size(t.Bytes), md(holds(t)))
 			}
 		}
 		if n == 0 {
@@ -66,8 +77,8 @@ func (m *markdownWriter) Write(f *assess.Finding) error {
 			if perKind[d.Kind]++; perKind[d.Kind] > 5 {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %s | `%s` | `%s` |\n", d.Kind, md(d.Location.Database+"."+d.Location.Table+"."+d.Location.Column),
-				strings.ReplaceAll(Safe(d.Redacted), "`", "'"), d.Fingerprint)
+			fmt.Fprintf(&b, "| %s | %s | %s | `%s` |\n", d.Kind, md(d.Location.Database+"."+d.Location.Table+"."+d.Location.Column),
+				mdCode(d.Redacted, cellWidth), d.Fingerprint)
 		}
 	}
 	if len(f.Remediation) > 0 {

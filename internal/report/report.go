@@ -52,19 +52,52 @@ func (j *jsonlWriter) Close() error                  { return nil }
 func Safe(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
-		r, w := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && w == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\\':
-			b.WriteString(`\\`)
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r):
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
+		i += escapeRune(&b, s, i)
+	}
+	return b.String()
+}
+
+// escapeRune writes the rune of s at i, escaped as Safe does, and returns
+// its length in s.
+func escapeRune(b *strings.Builder, s string, i int) int {
+	r, w := utf8.DecodeRuneInString(s[i:])
+	switch {
+	case r == utf8.RuneError && w == 1:
+		fmt.Fprintf(b, `\x%02x`, s[i])
+	case r == '\\':
+		b.WriteString(`\\`)
+	case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r):
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	default:
+		b.WriteRune(r)
+	}
+	return w
+}
+
+// How much of a name from a server a text or Markdown report shows; jsonl
+// holds every name whole. Shown whole, one name of a megabyte would widen
+// every row of an aligned table to a megabyte.
+const (
+	cellWidth = 64  // a cell of a table
+	lineWidth = 200 // a name in a line of prose
+)
+
+// clip is Safe(s) cut to at most width characters, ending in "…" when cut.
+// It reads no more of s than it shows, so its cost is that of its output.
+func clip(s string, width int) string {
+	var b strings.Builder
+	shown, cut := 0, 0 // characters written; bytes of b holding at most width-1 of them
+	for i := 0; i < len(s); {
+		if shown <= width-1 {
+			cut = b.Len()
 		}
-		i += w
+		n := b.Len()
+		i += escapeRune(&b, s, i)
+		shown += utf8.RuneCountInString(b.String()[n:])
+		if shown > width {
+			return b.String()[:cut] + "…"
+		}
 	}
 	return b.String()
 }
@@ -125,7 +158,7 @@ func (t *textWriter) Write(f *assess.Finding) error {
 	if t.colour {
 		sev = severityColour[f.Severity] + " " + sev + " \x1b[0m"
 	}
-	host := Safe(f.Host)
+	host := clip(f.Host, lineWidth)
 	if host != f.IP {
 		host += " (" + f.IP + ")"
 	}
@@ -135,13 +168,13 @@ func (t *textWriter) Write(f *assess.Finding) error {
 	}
 	fmt.Fprintf(&b, "%s  %s port %d  %s/%s", sev, host, f.Port, f.Engine, proto)
 	if f.Version != "" {
-		fmt.Fprintf(&b, "  version %s", Safe(f.Version))
+		fmt.Fprintf(&b, "  version %s", clip(f.Version, lineWidth))
 	}
 	if f.Timezone != "" {
-		fmt.Fprintf(&b, "  tz %s", Safe(f.Timezone))
+		fmt.Fprintf(&b, "  tz %s", clip(f.Timezone, lineWidth))
 	}
 	if f.DisplayName != "" {
-		fmt.Fprintf(&b, "  name %s", Safe(f.DisplayName))
+		fmt.Fprintf(&b, "  name %s", clip(f.DisplayName, lineWidth))
 	}
 	fmt.Fprintf(&b, "\n  auth: %s\n", f.Auth)
 	if p := f.Privileges; p != nil {
@@ -154,7 +187,7 @@ func (t *textWriter) Write(f *assess.Finding) error {
 	}
 	b.WriteString("  why:\n")
 	for _, r := range f.Reasons {
-		fmt.Fprintf(&b, "    - %s\n", Safe(r))
+		fmt.Fprintf(&b, "    - %s\n", clip(r, lineWidth))
 	}
 	if f.SameServerAs != "" {
 		fmt.Fprintf(&b, "  same server as %s: its tables and detections are listed there\n", f.SameServerAs)
@@ -173,7 +206,7 @@ func (t *textWriter) Write(f *assess.Finding) error {
 				continue
 			}
 			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%d\t%s\n", d.Kind, d.Rule,
-				Safe(d.Location.Database+"."+d.Location.Table+"."+d.Location.Column), Safe(d.Redacted), d.Occurrences, checked(d.Validated))
+				clip(d.Location.Database+"."+d.Location.Table+"."+d.Location.Column, cellWidth), clip(d.Redacted, cellWidth), d.Occurrences, checked(d.Validated))
 		}
 		tw.Flush()
 		if hidden > 0 {
@@ -183,11 +216,11 @@ func (t *textWriter) Write(f *assess.Finding) error {
 	if len(f.Remediation) > 0 {
 		b.WriteString("  fix:\n")
 		for _, r := range f.Remediation {
-			fmt.Fprintf(&b, "    - %s\n", r)
+			fmt.Fprintf(&b, "    - %s\n", Safe(r))
 		}
 	}
 	for _, e := range f.Errors {
-		fmt.Fprintf(&b, "  incomplete: %s\n", Safe(e))
+		fmt.Fprintf(&b, "  incomplete: %s\n", clip(e, lineWidth))
 	}
 	_, err := io.WriteString(t.w, b.String())
 	return err
@@ -207,11 +240,11 @@ func writeTables(b *strings.Builder, inv *datastore.Inventory) {
 	var remote []string
 	for _, db := range inv.Databases {
 		if db.System {
-			sys = append(sys, fmt.Sprintf("%s (%d tables)", Safe(db.Name), db.TableCount))
+			sys = append(sys, fmt.Sprintf("%s (%d tables)", clip(db.Name, cellWidth), db.TableCount))
 			continue
 		}
 		if db.Engine != "" {
-			remote = append(remote, fmt.Sprintf("%s (engine %s)", Safe(db.Name), Safe(db.Engine)))
+			remote = append(remote, fmt.Sprintf("%s (engine %s)", clip(db.Name, cellWidth), clip(db.Engine, cellWidth)))
 			continue
 		}
 		for _, t := range db.Tables {
@@ -227,7 +260,7 @@ func writeTables(b *strings.Builder, inv *datastore.Inventory) {
 			if t.Rows >= 0 && !t.RowsExact {
 				rowsText = "~" + rowsText
 			}
-			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t\n", Safe(db.Name+"."+t.Name), Safe(t.Engine), rowsText, size(t.Bytes), read, strings.Join(t.Classes, " "))
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t\n", clip(db.Name+"."+t.Name, cellWidth), clip(t.Engine, cellWidth), rowsText, size(t.Bytes), read, strings.Join(t.Classes, " "))
 		}
 	}
 	if rows > 0 {
@@ -243,7 +276,7 @@ func writeTables(b *strings.Builder, inv *datastore.Inventory) {
 					b.WriteString("  leaks (rows holding a match, counted by the server over the whole table):\n")
 					first = false
 				}
-				fmt.Fprintf(b, "    %s: %s\n", Safe(db.Name+"."+t.Name), leaks(t))
+				fmt.Fprintf(b, "    %s: %s\n", clip(db.Name+"."+t.Name, lineWidth), leaks(t))
 			}
 		}
 	} else {

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -103,5 +104,110 @@ func TestTextNamesRemoteDatabases(t *testing.T) {
 	w.Write(f)
 	if !strings.Contains(b.String(), "crm (engine MySQL)") {
 		t.Errorf("text output does not name the MySQL database it did not open:\n%s", b.String())
+	}
+}
+
+// countingWriter counts what is written and keeps nothing.
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// One table name of a megabyte among a thousand short ones once padded every
+// row of the text table to a megabyte (1 GB written, 4 GB resident).
+func TestReportsOfAHugeNameStaySmall(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	f := hostileFinding()
+	db := &f.Inventory.Databases[0]
+	for i := range 1000 {
+		db.Tables = append(db.Tables, datastore.Table{Name: fmt.Sprintf("t%d", i), Engine: "MergeTree", Rows: 1, Bytes: 1, Classes: []string{"pii"}})
+	}
+	db.Tables = append(db.Tables, datastore.Table{Name: long, Engine: long, Rows: 1, Bytes: 1, Leaks: map[string]int64{"email": 1}})
+	for i := range 50 {
+		f.Detections = append(f.Detections, assess.Detection{Category: "pii", Kind: fmt.Sprintf("k%d", i), Rule: "r",
+			Location: assess.Location{Database: "default", Table: long, Column: "c"}, Redacted: "a…b", Fingerprint: strings.Repeat("b", 64)})
+	}
+	f.Reasons = append(f.Reasons, "in default."+long)
+	f.Errors = append(f.Errors, long)
+	for _, tt := range []struct {
+		format string
+		max    int64
+	}{{"text", 1 << 20}, {"markdown", 1 << 20}} {
+		var c countingWriter
+		w, _ := New(tt.format, &c, false)
+		if err := w.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d bytes", tt.format, c.n)
+		if c.n > tt.max {
+			t.Errorf("%s report of 1,001 tables, one named with 1 MB, wrote %d bytes, want at most %d", tt.format, c.n, tt.max)
+		}
+	}
+	// The full name stays in jsonl.
+	var b bytes.Buffer
+	w, _ := New("jsonl", &b, false)
+	w.Write(f)
+	if !strings.Contains(b.String(), `"name":"`+long+`"`) {
+		t.Error("jsonl does not hold the long table name whole")
+	}
+}
+
+func TestClip(t *testing.T) {
+	tests := []struct {
+		in    string
+		width int
+		want  string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"eleven char", 10, "eleven ch…"},
+		{"中文中文中文", 4, "中文中…"},
+		{"ab\x1b[2Jcdef", 6, `ab…`}, // an escape is never cut in half
+		{"", 3, ""},
+	}
+	for _, tt := range tests {
+		if got := clip(tt.in, tt.width); got != tt.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", tt.in, tt.width, got, tt.want)
+		}
+	}
+}
+
+// cells splits a GitHub-flavoured Markdown table row at its unescaped pipes.
+func cells(row string) int {
+	n := 0
+	for i := 0; i < len(row); i++ {
+		switch row[i] {
+		case '\\':
+			i++
+		case '|':
+			n++
+		}
+	}
+	return n - 1
+}
+
+// A name holding pipes and backticks must not forge cells of the tables.
+func TestMarkdownNamesCannotForgeCells(t *testing.T) {
+	name := "a|b`c` | d\\|e\nf"
+	f := hostileFinding()
+	f.Inventory.Databases[0].Tables[0].Name = name
+	f.Inventory.Databases[0].Tables[0].Engine = "Merge|Tree"
+	f.Detections[0].Location.Table = name
+	f.Detections[0].Redacted = "x|`y"
+	var b bytes.Buffer
+	w, _ := New("markdown", &b, false)
+	w.Write(f)
+	want := 0
+	for _, line := range strings.Split(b.String(), "\n") {
+		if !strings.HasPrefix(line, "|") {
+			want = 0
+			continue
+		}
+		if want == 0 {
+			want = cells(line) // the header row
+			continue
+		}
+		if got := cells(line); got != want {
+			t.Errorf("row %q has %d cells, want %d as its header", line, got, want)
+		}
 	}
 }

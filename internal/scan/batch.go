@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/leakhound/leakhound/internal/assess"
 	"github.com/leakhound/leakhound/internal/resolve"
 	"github.com/leakhound/leakhound/internal/sweep"
 	"github.com/leakhound/leakhound/internal/target"
@@ -50,7 +51,7 @@ func (s *scanner) expand(ctx context.Context, targets iter.Seq2[target.Target, e
 			return nil
 		}
 		if err != nil {
-			s.warn(err)
+			s.skip(err)
 			continue
 		}
 		s.count(func(sm *Summary) { sm.Targets++ })
@@ -92,7 +93,7 @@ func (s *scanner) sweepBatch(ctx context.Context, k int, ts []target.Target, job
 			continue
 		}
 		if err := b.Add(t); err != nil {
-			s.warn(fmt.Errorf("%s: %w", t.Where, err))
+			s.skip(fmt.Errorf("%s: %w", t.Where, err))
 		}
 	}
 	resolved := s.resolveNames(ctx, k, names, state)
@@ -185,7 +186,12 @@ func batchSeed(seed uint64, k int) uint64 { return seed ^ uint64(k)*0x9e3779b97f
 // finish records a step done. record says the step found something that
 // was written out: the journal gets it at once, so a resumed scan does not
 // report it again; plain closed ports wait for the next mark.
-func (s *scanner) finish(j sweep.Job, record bool) {
+func (s *scanner) finish(j sweep.Job, record bool) { s.finishFound(j, record, nil) }
+
+// finishFound is finish for a step that may have made a finding: the
+// journal keeps its severity, so that a resumed scan's exit status counts
+// what the earlier runs found.
+func (s *scanner) finishFound(j sweep.Job, record bool, found *assess.Severity) {
 	s.mu.Lock()
 	bt := s.batches[j.Batch]
 	s.mu.Unlock()
@@ -193,7 +199,11 @@ func (s *scanner) finish(j sweep.Job, record bool) {
 		return
 	}
 	if record {
-		if err := s.cfg.Journal.Done(j.Batch, j.Step); err != nil {
+		severity := ""
+		if found != nil {
+			severity = found.String()
+		}
+		if err := s.cfg.Journal.Done(j.Batch, j.Step, severity); err != nil {
 			s.warn(err)
 		}
 	}

@@ -10,12 +10,14 @@ import (
 	"iter"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/leakhound/leakhound/internal/assess"
@@ -40,6 +42,14 @@ type Config struct {
 	NoSample       bool
 	Sample         datastore.Limits // Rows per keyword, Random rows, Bytes in all
 	Engine         *classify.Engine
+
+	// AssessConcurrency is how many open ports are probed and assessed at
+	// once; default 32.
+	AssessConcurrency int
+	// MaxMemory bounds what the sessions open at once may hold: at most
+	// MaxMemory / datastore.SessionMemory of them (at least one); default
+	// 1 GiB.
+	MaxMemory int64
 
 	Seed    uint64             // of the sweep order
 	Shard   sweep.Shard        // the slice of every batch this machine sweeps
@@ -91,10 +101,34 @@ type Summary struct {
 	Probed     uint64 // endpoints swept by this run
 	Resumed    uint64 // endpoints a resume file said were done
 	Open       int
-	Findings   int
-	Errors     int // per-target and per-endpoint errors
-	Incomplete int // services found but not fully assessed
-	Highest    assess.Severity
+	Findings   int             // found by this run
+	Earlier    int             // found by the earlier runs of a resumed scan, per its resume file
+	Skipped    int             // targets named that could not be read or parsed, so not scanned
+	Errors     int             // errors reported through Warn, each once; Skipped ones included
+	Incomplete int             // services found but not fully assessed
+	Highest    assess.Severity // of every finding, the earlier runs' included
+}
+
+// Exit statuses of a scan (README, "Exit status").
+const (
+	ExitClean    = 0
+	ExitFindings = 1
+	ExitError    = 2
+)
+
+// Exit is the exit status of a scan that ended with s. A finding at or
+// above failOn, of this run or of the earlier runs of a resumed scan, is
+// ExitFindings; otherwise anything left undone (a target skipped, a service
+// not fully assessed, nothing scanned but errors, an interrupted scan) is
+// ExitError.
+func (s Summary) Exit(failOn assess.Severity, interrupted bool) int {
+	switch {
+	case s.Findings+s.Earlier > 0 && s.Highest >= failOn:
+		return ExitFindings
+	case s.Skipped > 0 || s.Incomplete > 0 || (s.Targets == 0 && s.Errors > 0) || interrupted:
+		return ExitError
+	}
+	return ExitClean
 }
 
 // Run scans targets and calls emit with each finding, from one goroutine at
@@ -102,9 +136,35 @@ type Summary struct {
 // found before a cancel has been emitted. The error is one that stopped the
 // scan as a whole (a resume file that does not match).
 func Run(ctx context.Context, cfg Config, targets iter.Seq2[target.Target, error], emit func(*assess.Finding)) (Summary, error) {
-	s := &scanner{cfg: cfg, emit: emit, servers: map[string]*serverResult{}, batches: map[int]*batch{}}
+	s := &scanner{cfg: cfg, emit: emit, servers: map[string]*serverResult{}, batches: map[int]*batch{}, silent: map[netip.Addr]int{}}
 	if s.cfg.Warn == nil {
 		s.cfg.Warn = func(error) {}
+	}
+	// Every error a user is told of is counted once, whichever stage saw it.
+	warn := s.cfg.Warn
+	s.cfg.Warn = func(err error) {
+		s.errors.Add(1)
+		warn(err)
+	}
+	if s.cfg.AssessConcurrency <= 0 {
+		s.cfg.AssessConcurrency = 32
+	}
+	if s.cfg.MaxMemory <= 0 {
+		s.cfg.MaxMemory = 1 << 30
+	}
+	s.sessions = make(chan struct{}, max(1, s.cfg.MaxMemory/datastore.SessionMemory))
+	if j := s.cfg.Journal; j != nil {
+		for name, n := range j.Found() {
+			sev, err := assess.ParseSeverity(name)
+			if err != nil {
+				return Summary{}, fmt.Errorf("resume file: %w", err)
+			}
+			s.summary.Earlier += n
+			s.summary.Highest = max(s.summary.Highest, sev)
+		}
+		if j.Legacy {
+			s.cfg.Note("the resume file was begun by an older leakhound, which did not record what its runs found: the exit status counts findings from this run on")
+		}
 	}
 	if s.cfg.Note == nil {
 		s.cfg.Note = func(string) {}
@@ -142,12 +202,15 @@ func Run(ctx context.Context, cfg Config, targets iter.Seq2[target.Target, error
 				open <- r.Job
 				return
 			}
+			if r.Err != nil && !errors.Is(r.Err, sweep.ErrTimeout) {
+				s.connectError(r)
+			}
 			s.finish(r.Job, false)
 		}, &s.cfg.Progress.Sweep)
 	}()
 	stopMarks := s.writeMarks()
 	var wg sync.WaitGroup
-	for range max(min(cfg.Concurrency, 32), 1) {
+	for range s.cfg.AssessConcurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -156,15 +219,17 @@ func Run(ctx context.Context, cfg Config, targets iter.Seq2[target.Target, error
 				if cfg.OpenPort != nil {
 					cfg.OpenPort(j.Endpoint)
 				}
-				s.endpoint(ctx, j.Endpoint)
-				s.finish(j, ctx.Err() == nil)
+				found := s.endpoint(ctx, j.Endpoint)
+				s.finishFound(j, ctx.Err() == nil, found)
 			}
 		}()
 	}
 	wg.Wait()
 	<-swept
 	stopMarks()
+	s.connectErrorsNote()
 	s.summary.Probed = s.cfg.Progress.Sweep.Done.Load()
+	s.summary.Errors = int(s.errors.Load())
 	return s.summary, fatal
 }
 
@@ -173,8 +238,19 @@ type scanner struct {
 	emit    func(*assess.Finding)
 	mu      sync.Mutex
 	summary Summary
+	errors  atomic.Int64 // errors told through cfg.Warn
 	servers map[string]*serverResult
 	batches map[int]*batch // batches being swept
+	// sessions holds a token for each session open: what they hold of
+	// their servers' answers stays within the memory budget.
+	sessions chan struct{}
+
+	silentMu sync.Mutex
+	silent   map[netip.Addr]int // per host, ports that let a probe's deadline pass
+
+	connMu    sync.Mutex
+	connErrs  int            // connect errors other than a refusal or timeout
+	connKinds map[string]int // … by what the system said, for the closing note
 }
 
 func (s *scanner) count(f func(*Summary)) {
@@ -183,9 +259,60 @@ func (s *scanner) count(f func(*Summary)) {
 	s.mu.Unlock()
 }
 
-func (s *scanner) warn(err error) {
-	s.count(func(sm *Summary) { sm.Errors++ })
-	s.cfg.Warn(err)
+func (s *scanner) warn(err error) { s.cfg.Warn(err) }
+
+// skip tells of a target that was named but cannot be scanned.
+func (s *scanner) skip(err error) {
+	s.count(func(sm *Summary) { sm.Skipped++ })
+	s.warn(err)
+}
+
+// maxConnectWarnings is how many connect errors are told one by one; the
+// rest are counted, and summed up by kind when the sweep ends, so that an
+// unreachable /16 does not bury everything else on the terminal.
+const maxConnectWarnings = 20
+
+// connectError tells of a connect that failed other than by a refusal or
+// a timeout: an unreachable host or network, an address that cannot be
+// reached from here. The endpoint is counted closed.
+func (s *scanner) connectError(r sweep.Result) {
+	s.connMu.Lock()
+	s.connErrs++
+	n := s.connErrs
+	if s.connKinds == nil {
+		s.connKinds = map[string]int{}
+	}
+	s.connKinds[connectKind(r.Err)]++
+	s.connMu.Unlock()
+	if n <= maxConnectWarnings {
+		s.warn(fmt.Errorf("%s: connect: %w", r.Job.Endpoint, r.Err))
+		return
+	}
+	s.errors.Add(1) // told in the closing note
+}
+
+func connectKind(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return err.Error()
+}
+
+// connectErrorsNote sums up the connect errors not told one by one.
+func (s *scanner) connectErrorsNote() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.connErrs <= maxConnectWarnings {
+		return
+	}
+	kinds := make([]string, 0, len(s.connKinds))
+	for k, n := range s.connKinds {
+		kinds = append(kinds, fmt.Sprintf("%s: %d", k, n))
+	}
+	slices.Sort(kinds)
+	s.cfg.Note(fmt.Sprintf("%d connects failed other than by a refusal or timeout, %d of them not shown above (%s); counted among the errors",
+		s.connErrs, s.connErrs-maxConnectWarnings, strings.Join(kinds, ", ")))
 }
 
 // ports returns the ports to sweep when a target names none.
@@ -209,27 +336,71 @@ func DefaultPorts() []int {
 	return out
 }
 
-// endpoint probes one open port with each driver that may speak there.
-func (s *scanner) endpoint(ctx context.Context, p target.Endpoint) {
-	ep := datastore.Endpoint{Host: p.Host, IP: p.IP.AsSlice(), Port: p.Port}
+// endpoint probes one open port with each driver that may speak there, and
+// returns the severity of its finding, if it made one.
+func (s *scanner) endpoint(ctx context.Context, p target.Endpoint) (found *assess.Severity) {
+	ep := datastore.Endpoint{Host: p.Host, IP: p.IP.AsSlice(), Zone: p.IP.Zone(), Port: p.Port}
 	drivers := datastore.Drivers()
 	// A driver whose default port this is goes first; on any other port
 	// every driver tries.
 	sort.SliceStable(drivers, func(i, j int) bool { return ownsPort(drivers[i], p.Port) && !ownsPort(drivers[j], p.Port) })
+	timeout := s.probeTimeout(p.IP)
 	var errs []error
 	for _, d := range drivers {
-		svc, err := d.Probe(ctx, ep, s.cfg.Timeout)
+		svc, err := d.Probe(ctx, ep, timeout)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", d.Name(), err))
+			if ctx.Err() == nil && silent(err) {
+				// A port that accepts and then lets the deadline pass
+				// makes every other driver wait as long.
+				s.tarpitted(p.IP)
+				break
+			}
 			continue
 		}
 		if svc != nil {
-			s.service(ctx, d, svc)
-			return
+			sev := s.service(ctx, d, svc)
+			return &sev
 		}
 	}
 	if len(errs) > 0 && ctx.Err() == nil {
 		s.warn(fmt.Errorf("%s: %w", ep, errors.Join(errs...)))
+	}
+	return nil
+}
+
+// tarpitPorts is how many ports of a host must let a probe's deadline pass
+// before its other ports are probed with the connect deadline.
+const tarpitPorts = 2
+
+// silent reports whether a probe failed by letting its deadline pass: the
+// peer accepted, then said nothing (or too little) in time.
+func silent(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+// probeTimeout is the deadline of a probe of ip: --timeout, or the connect
+// deadline once the host has tarpitted: a firewall that accepts every
+// connection then costs a connect timeout per port, not a probe timeout.
+func (s *scanner) probeTimeout(ip netip.Addr) time.Duration {
+	s.silentMu.Lock()
+	defer s.silentMu.Unlock()
+	if s.silent[ip] >= tarpitPorts && s.cfg.ConnectTimeout > 0 {
+		return min(s.cfg.Timeout, s.cfg.ConnectTimeout)
+	}
+	return s.cfg.Timeout
+}
+
+func (s *scanner) tarpitted(ip netip.Addr) {
+	s.silentMu.Lock()
+	s.silent[ip]++
+	n := s.silent[ip]
+	s.silentMu.Unlock()
+	if n == tarpitPorts && s.cfg.ConnectTimeout > 0 && s.cfg.ConnectTimeout < s.cfg.Timeout {
+		s.cfg.Note(fmt.Sprintf("%s accepted connections on %d ports and then said nothing within %s: its other ports are probed with the connect deadline (%s)",
+			ip, n, s.cfg.Timeout, s.cfg.ConnectTimeout))
 	}
 }
 
@@ -247,7 +418,7 @@ type serverResult struct {
 	errs       []string
 }
 
-func (s *scanner) service(ctx context.Context, d datastore.Driver, svc *datastore.Service) {
+func (s *scanner) service(ctx context.Context, d datastore.Driver, svc *datastore.Service) assess.Severity {
 	start := time.Now()
 	f := &assess.Finding{
 		Host: svc.Endpoint.Host, IP: svc.Endpoint.IP.String(), Port: svc.Endpoint.Port,
@@ -274,11 +445,21 @@ func (s *scanner) service(ctx context.Context, d datastore.Driver, svc *datastor
 		s.summary.Highest = f.Severity
 	}
 	s.emit(f)
+	return f.Severity
 }
 
 // openSession proves what the session can do and, once per server, what it
 // holds. It returns the driver's remediation.
 func (s *scanner) openSession(ctx context.Context, d datastore.Driver, svc *datastore.Service, f *assess.Finding) []string {
+	// Wait for room in the memory budget before the server's budget of
+	// time starts.
+	select {
+	case s.sessions <- struct{}{}:
+		defer func() { <-s.sessions }()
+	case <-ctx.Done():
+		f.Errors = append(f.Errors, "not assessed: the scan was interrupted")
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ServiceBudget)
 	defer cancel()
 	sess, err := d.Open(ctx, svc, s.cfg.Timeout)

@@ -106,8 +106,12 @@ func runDialer(ctx context.Context, cfg Config, batches <-chan []Job, report fun
 					r.Err = ErrTimeout
 					continue
 				}
-				if errors.Is(err, syscall.ECONNREFUSED) {
+				var errno syscall.Errno
+				switch {
+				case errors.Is(err, syscall.ECONNREFUSED):
 					r.Err = nil
+				case errors.As(err, &errno):
+					r.Err = errno // what the system said, as the event loop reports it
 				}
 				break
 			}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"net"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 	"unsafe"
@@ -135,6 +138,7 @@ type loop struct {
 	ready    []*attempt // to (re)try now: retries, and jobs a local shortage put back
 	waiting  []*attempt // whose host is at its cap
 	busy     map[netip.Addr]int
+	scopes   map[string]uint32 // interface index of each zone seen
 	inflight int
 	jobsDone bool
 	pauseTil time.Time // after a local shortage of ports or descriptors
@@ -277,7 +281,14 @@ func (l *loop) start(a *attempt, now time.Time) bool {
 		l.st.Retried.Add(1)
 	}
 	a.tries++
-	err = connect(fd, ip, a.job.Endpoint.Port)
+	scope, err := l.scope(ip.Zone())
+	if err != nil {
+		closeFD(fd)
+		l.busy[ip]++
+		l.done(a, false, err)
+		return true
+	}
+	err = connect(fd, ip, scope, a.job.Endpoint.Port)
 	switch {
 	case err == nil:
 		closeOpen(fd)
@@ -340,12 +351,54 @@ func (l *loop) finishFD(fd int, events uint32) {
 		l.done(a, true, nil)
 		return
 	}
-	// Refused or unreachable: closed either way. Asking which (SO_ERROR)
-	// would be a system call per closed port, a sixth of the cost; the
-	// kernel's own connect timeout (minutes) is far beyond ours, so a
-	// timeout is always ours to retry, never reported here.
+	// Refused or unreachable: closed either way, but an unreachable host
+	// or network is worth telling, so ask which. The kernel's own connect
+	// timeout (minutes) is far beyond ours, so a timeout is always ours to
+	// retry, never reported here.
+	err := soError(fd)
 	closeFD(fd)
-	l.done(a, false, nil)
+	l.done(a, false, closedErr(err))
+}
+
+// soError is the error a socket's connect ended with.
+func soError(fd int) error {
+	var v int32
+	n := uint32(unsafe.Sizeof(v))
+	_, _, e := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_ERROR, uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&n)), 0)
+	if e != 0 {
+		return e
+	}
+	if v != 0 {
+		return unix.Errno(v)
+	}
+	return nil
+}
+
+// scope returns the interface index of an IPv6 zone: a link-local address
+// is reached through the interface its zone names, and without it the
+// kernel refuses the connect (EINVAL).
+func (l *loop) scope(zone string) (uint32, error) {
+	if zone == "" {
+		return 0, nil
+	}
+	if i, ok := l.scopes[zone]; ok {
+		return i, nil
+	}
+	var index uint32
+	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		index = uint32(n)
+	} else {
+		ifc, err := net.InterfaceByName(zone)
+		if err != nil {
+			return 0, fmt.Errorf("zone %q: %w", zone, err)
+		}
+		index = uint32(ifc.Index)
+	}
+	if l.scopes == nil {
+		l.scopes = map[string]uint32{}
+	}
+	l.scopes[zone] = index
+	return index, nil
 }
 
 // closeOpen closes a connected socket with a reset: a swept port then
@@ -361,7 +414,7 @@ func closeOpen(fd int) {
 // scheduler's bookkeeping around a system call (handing the thread's work
 // to another thread when a loopback connect runs long) cost more than the
 // calls themselves.
-func connect(fd int, ip netip.Addr, port int) error {
+func connect(fd int, ip netip.Addr, scope uint32, port int) error {
 	var p unsafe.Pointer
 	var n uintptr
 	var sa4 unix.RawSockaddrInet4
@@ -371,7 +424,7 @@ func connect(fd int, ip netip.Addr, port int) error {
 		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:], uint16(port))
 		p, n = unsafe.Pointer(&sa4), unsafe.Sizeof(sa4)
 	} else {
-		sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ip.As16()}
+		sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ip.As16(), Scope_id: scope}
 		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa6.Port))[:], uint16(port))
 		p, n = unsafe.Pointer(&sa6), unsafe.Sizeof(sa6)
 	}

@@ -19,24 +19,34 @@ import (
 // Each record is one line written with one write(2), so the kernel holds
 // it the moment the call returns:
 //
-//	leakhound-resume 1 seed=7 shard=1/1 ports=8123,9000 exclude=…
+//	leakhound-resume 2 seed=7 shard=1/1 ports=8123,9000 exclude=…
 //	batch 0 <digest of the batch's targets>
 //	name 0 dev.example.test 127.0.0.2,::1     names resolved in batch 0 …
 //	named 0                                   … and the list is complete
 //	done 0 17                                 step 17 finished (an open port, reported)
+//	done 0 21 high                            step 21 finished, its finding of severity high written
 //	mark 0 4096                               every step below 4096 finished
 //	end 0                                     batch 0 finished
 //
 // A step is recorded done only after what it found was written out, so a
 // finding is never lost; a closed port is covered by the next mark, so at
-// most the last fraction of a second of closed ports is tried again.
+// most the last fraction of a second of closed ports is tried again. The
+// severities of findings let a resumed scan's exit status count them all.
+// Version 1 journals, which recorded no severity, are still read.
 type Journal struct {
 	mu      sync.Mutex
 	f       *os.File
 	path    string
 	Header  Header
 	batches map[int]*BatchState
+	found   map[string]int // findings of earlier runs, by severity
+	// Legacy says the journal was begun by a version that recorded no
+	// severity: findings of its earlier runs are not in Found.
+	Legacy bool
 }
+
+// journalVersion is written in the header of every new journal.
+const journalVersion = 2
 
 // Header is what must match for a scan to resume another.
 type Header struct {
@@ -47,7 +57,7 @@ type Header struct {
 }
 
 func (h Header) String() string {
-	return fmt.Sprintf("leakhound-resume 1 seed=%d shard=%d/%d ports=%s exclude=%s", h.Seed, h.Shard.I, h.Shard.N, h.Ports, h.Exclude)
+	return fmt.Sprintf("leakhound-resume %d seed=%d shard=%d/%d ports=%s exclude=%s", journalVersion, h.Seed, h.Shard.I, h.Shard.N, h.Ports, h.Exclude)
 }
 
 // BatchState is what the journal knows of one batch.
@@ -63,6 +73,9 @@ type BatchState struct {
 // PeekHeader reads the header of an existing journal, to take its seed; ok
 // is false when there is no journal yet.
 func PeekHeader(path string) (h Header, ok bool, err error) {
+	if err := regular(path); err != nil {
+		return h, false, err
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return h, false, nil
@@ -78,19 +91,36 @@ func PeekHeader(path string) (h Header, ok bool, err error) {
 		}
 		return h, false, fmt.Errorf("%s: not a leakhound resume file", path)
 	}
-	h, err = parseHeader(strings.TrimSuffix(line, "\n"))
+	h, _, err = parseHeader(strings.TrimSuffix(line, "\n"))
 	if err != nil {
 		return h, false, fmt.Errorf("%s:1: %w", path, err)
 	}
 	return h, true, nil
 }
 
-func parseHeader(line string) (Header, error) {
+// regular refuses a resume file that is not a regular file (/dev/null,
+// a pipe, a directory): it could not hold what the scan did, and the next
+// run would repeat it all. A file not yet made is fine.
+func regular(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file (%s): a resume file must keep what the scan did; name a file", path, st.Mode().Type())
+	}
+	return nil
+}
+
+func parseHeader(line string) (Header, int, error) {
 	var h Header
 	f := strings.Fields(line)
-	if len(f) < 3 || f[0] != "leakhound-resume" || f[1] != "1" {
-		return h, errors.New("not a leakhound resume file (version 1)")
+	if len(f) < 3 || f[0] != "leakhound-resume" || (f[1] != "1" && f[1] != "2") {
+		return h, 0, fmt.Errorf("not a leakhound resume file (version 1 or %d)", journalVersion)
 	}
+	version := int(f[1][0] - '0')
 	for _, kv := range f[2:] {
 		k, v, _ := strings.Cut(kv, "=")
 		var err error
@@ -109,17 +139,20 @@ func parseHeader(line string) (Header, error) {
 			h.Exclude = v
 		}
 		if err != nil {
-			return h, fmt.Errorf("bad %s in header: %q", k, v)
+			return h, 0, fmt.Errorf("bad %s in header: %q", k, v)
 		}
 	}
-	return h, nil
+	return h, version, nil
 }
 
 // OpenJournal opens or creates the journal at path for a scan with header
 // h. An existing journal must have been written by a scan with the same
 // header; its records tell the scan what to skip.
 func OpenJournal(path string, h Header) (*Journal, error) {
-	j := &Journal{path: path, Header: h, batches: map[int]*BatchState{}}
+	j := &Journal{path: path, Header: h, batches: map[int]*BatchState{}, found: map[string]int{}}
+	if err := regular(path); err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -158,10 +191,11 @@ func (j *Journal) load(data []byte) error {
 	if len(lines) == 0 {
 		return fmt.Errorf("%s: not a leakhound resume file", j.path)
 	}
-	h, err := parseHeader(lines[0])
+	h, version, err := parseHeader(lines[0])
 	if err != nil {
 		return fmt.Errorf("%s:1: %w", j.path, err)
 	}
+	j.Legacy = version < 2
 	if h != j.Header {
 		return fmt.Errorf("%s was written by a different scan (%s; this scan is %s): use the same targets and flags, or another file", j.path, h, j.Header)
 	}
@@ -217,6 +251,14 @@ func (j *Journal) apply(line string) error {
 	case "named":
 		b.Named = true
 	case "done":
+		if len(f) == 4 {
+			// The severity of the finding made at this step.
+			if !lowerWord(f[3]) {
+				return fmt.Errorf("unreadable record %q", line)
+			}
+			j.found[f[3]]++
+			f = f[:3]
+		}
 		n, err := num()
 		if err != nil {
 			return err
@@ -289,8 +331,40 @@ func (j *Journal) Name(k int, host string, ips []netip.Addr) error {
 // Named records that batch k's names are all recorded.
 func (j *Journal) Named(k int) error { return j.record("named %d", k) }
 
-// Done records that step of batch k is finished.
-func (j *Journal) Done(k int, step uint64) error { return j.record("done %d %d", k, step) }
+// Done records that step of batch k is finished, and the severity of the
+// finding it made, if any ("" if none).
+func (j *Journal) Done(k int, step uint64, severity string) error {
+	if severity == "" {
+		return j.record("done %d %d", k, step)
+	}
+	if !lowerWord(severity) {
+		return fmt.Errorf("resume file %s: severity %q is not a word", j.path, severity)
+	}
+	return j.record("done %d %d %s", k, step, severity)
+}
+
+// Found counts the findings the journal's earlier runs made, by severity.
+func (j *Journal) Found() map[string]int {
+	if j == nil {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := make(map[string]int, len(j.found))
+	for k, v := range j.found {
+		out[k] = v
+	}
+	return out
+}
+
+func lowerWord(s string) bool {
+	for _, c := range s {
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // Mark records that every step of batch k below w is finished.
 func (j *Journal) Mark(k int, w uint64) error { return j.record("mark %d %d", k, w) }
@@ -323,6 +397,10 @@ func (j *Journal) write(line string) error {
 	}
 	return nil
 }
+
+// Stat describes the journal's file, so that a caller can tell whether a
+// file it would write is this one under another name.
+func (j *Journal) Stat() (os.FileInfo, error) { return j.f.Stat() }
 
 // Close closes the journal file.
 func (j *Journal) Close() error {

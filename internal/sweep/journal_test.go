@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -39,8 +40,8 @@ func TestJournalRoundTrip(t *testing.T) {
 	ip := netip.MustParseAddr("127.0.0.2")
 	for _, err := range []error{
 		j.BeginBatch(0, "d0"), j.Name(0, "dev.example.test", []netip.Addr{ip}), j.Named(0),
-		j.Done(0, 5), j.Mark(0, 3), j.Done(0, 9), j.Mark(0, 6), j.End(0),
-		j.BeginBatch(1, "d1"), j.Done(1, 2),
+		j.Done(0, 5, "high"), j.Mark(0, 3), j.Done(0, 9, ""), j.Mark(0, 6), j.End(0),
+		j.BeginBatch(1, "d1"), j.Done(1, 2, "critical"), j.Done(1, 3, "high"),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -66,6 +67,10 @@ func TestJournalRoundTrip(t *testing.T) {
 	}
 	if b1 == nil || b1.End || b1.Mark != 0 || !b1.Done[2] {
 		t.Errorf("batch 1 = %+v, want mark 0 (the torn mark ignored), done {2}", b1)
+	}
+	// A resumed scan's exit status must count what earlier runs found.
+	if got, want := j.Found(), map[string]int{"high": 2, "critical": 1}; !maps.Equal(got, want) || j.Legacy {
+		t.Errorf("Found() = %v (legacy %v), want %v", got, j.Legacy, want)
 	}
 	if err := j.BeginBatch(1, "other"); err == nil || !strings.Contains(err.Error(), "targets of batch 1 differ") {
 		t.Errorf("BeginBatch(1, other digest) = %v, want an error saying the targets differ", err)
@@ -94,10 +99,42 @@ func TestJournalRoundTrip(t *testing.T) {
 	}
 }
 
+func TestJournalRefusesWhatCannotHoldState(t *testing.T) {
+	h := Header{Seed: 7, Shard: Shard{I: 1, N: 1}, Ports: "9000", Exclude: "none"}
+	for _, path := range []string{os.DevNull, t.TempDir()} {
+		if _, err := OpenJournal(path, h); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("OpenJournal(%s) = %v, want an error saying it is not a regular file", path, err)
+		}
+		if _, _, err := PeekHeader(path); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("PeekHeader(%s) = %v, want an error saying it is not a regular file", path, err)
+		}
+	}
+}
+
+// A journal of version 1 recorded no severities: it is still read, and
+// says so.
+func TestJournalReadsVersion1(t *testing.T) {
+	h := Header{Seed: 7, Shard: Shard{I: 1, N: 1}, Ports: "9000", Exclude: "none"}
+	path := filepath.Join(t.TempDir(), "old.log")
+	os.WriteFile(path, []byte("leakhound-resume 1 seed=7 shard=1/1 ports=9000 exclude=none\nbatch 0 x\ndone 0 3\nmark 0 2\n"), 0o600)
+	if got, ok, err := PeekHeader(path); err != nil || !ok || got != h {
+		t.Fatalf("PeekHeader(version 1) = %+v, %v, %v, want %+v", got, ok, err, h)
+	}
+	j, err := OpenJournal(path, h)
+	if err != nil {
+		t.Fatalf("OpenJournal(version 1) = %v", err)
+	}
+	defer j.Close()
+	if !j.Legacy || len(j.Found()) != 0 || !j.Batch(0).Done[3] {
+		t.Errorf("version 1 journal: legacy %v, found %v, batch %+v; want legacy, nothing found, step 3 done", j.Legacy, j.Found(), j.Batch(0))
+	}
+}
+
 func FuzzJournal(f *testing.F) {
 	h := Header{Seed: 1, Shard: Shard{I: 1, N: 1}, Ports: "1", Exclude: "none"}
 	f.Add([]byte(h.String() + "\nbatch 0 x\nname 0 a.b 127.0.0.1,::1\nnamed 0\ndone 0 3\nmark 0 2\nend 0\n"))
 	f.Add([]byte(h.String() + "\nbatch 0 x\nmark 0 18446744073709551615\n"))
+	f.Add([]byte(h.String() + "\nbatch 0 x\ndone 0 3 high\ndone 0 4 Hi!\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "j")
 		os.WriteFile(path, data, 0o600)

@@ -2,12 +2,14 @@ package sweep
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -202,6 +204,38 @@ func BenchmarkSweep(b *testing.B) {
 				sweepAll(b, Config{Concurrency: 512, PerHost: 8, Timeout: time.Second, Portable: e.portable}, jobs)
 			}
 			b.ReportMetric(float64(len(jobs)*b.N)/time.Since(start).Seconds(), "endpoints/s")
+		})
+	}
+}
+
+// A link-local address is reached through the interface its zone names:
+// the zone must reach the connect (without it the kernel says EINVAL), and
+// a connect that fails other than by a refusal or a timeout says why.
+// Only loopback is touched: lo has no link-local route here, so the
+// connect fails at once with no packet sent.
+func TestSweepKeepsZones(t *testing.T) {
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer l.Close()
+	go acceptAndClose(l)
+	port := uint16(l.Addr().(*net.TCPAddr).Port)
+	zoned := netip.AddrPortFrom(netip.MustParseAddr("::1%lo"), port).String()
+	linkLocal := netip.AddrPortFrom(netip.MustParseAddr("fe80::1%lo"), port).String()
+	noZone := netip.AddrPortFrom(netip.MustParseAddr("fe80::1"), port).String()
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			got := sweepAll(t, Config{Concurrency: 4, Timeout: time.Second, Portable: e.portable}, jobsFor([]string{zoned, linkLocal, noZone}))
+			if rs := got[zoned]; len(rs) != 1 || !rs[0].Open {
+				t.Errorf("%s = %+v, want open", zoned, rs)
+			}
+			if rs := got[linkLocal]; len(rs) != 1 || errors.Is(rs[0].Err, syscall.EINVAL) {
+				t.Errorf("%s = %+v, want its zone used in the connect (not EINVAL)", linkLocal, rs)
+			}
+			if rs := got[noZone]; len(rs) != 1 || rs[0].Open || rs[0].Err == nil {
+				t.Errorf("%s = %+v, want closed with the connect's error, not as a plain refusal", noZone, rs)
+			}
 		})
 	}
 }

@@ -39,7 +39,7 @@ func (e *Exclusions) Add(s string) error {
 		}
 		t.First, t.Last = p.Addr(), lastOf(p)
 	}
-	e.spans = mergeSpans(append(e.spans, span{t.First, t.Last}))
+	e.spans = mergeSpans(append(e.spans, span{t.First.WithZone(""), t.Last.WithZone("")}))
 	return nil
 }
 
@@ -59,7 +59,8 @@ func (e *Exclusions) Read(r io.Reader, name string) error {
 
 // Addr reports whether ip is excluded.
 func (e *Exclusions) Addr(ip netip.Addr) bool {
-	return e != nil && containsAddr(e.spans, ip.Unmap())
+	// An exclusion holds whatever interface the address is reached by.
+	return e != nil && containsAddr(e.spans, ip.Unmap().WithZone(""))
 }
 
 // Host reports whether host is an excluded name or under one.

@@ -97,7 +97,9 @@ func (b *Builder) Add(t Target) error {
 	if n := t.Size(); n > MaxTargetAddrs {
 		return fmt.Errorf("%q holds %s addresses, more than a sweep numbers (2^40): name a narrower range", t.Raw, approx(n))
 	}
-	if t.Port != 0 {
+	if t.Port != 0 || t.First.Zone() != "" {
+		// An address with a zone is an endpoint of its own: a range is
+		// numbered without zones.
 		b.AddResolved(t.First.String(), t.First, t.Port)
 		return nil
 	}

@@ -107,6 +107,28 @@ func TestSpaceOfAWideRangeIsSmall(t *testing.T) {
 	}
 }
 
+// A link-local address keeps its zone to the endpoint swept, and an
+// exclusion of the address holds whatever its zone.
+func TestSpaceKeepsZones(t *testing.T) {
+	var ex Exclusions
+	ex.Add("fe80::9%eth1")
+	b := NewBuilder([]int{9000}, &ex)
+	for _, s := range []string{"fe80::1%lo", "[fe80::2%lo]:8123", "fe80::1%eth0", "fe80::9%lo", "fe80::9"} {
+		if err := b.Add(mustParse(t, s)); err != nil {
+			t.Fatalf("Add(%s) = %v", s, err)
+		}
+	}
+	got := endpoints(b.Build())
+	slices.Sort(got)
+	want := []string{"fe80::1%eth0 [fe80::1%eth0]:9000", "fe80::1%lo [fe80::1%lo]:9000", "fe80::2%lo [fe80::2%lo]:8123"}
+	if !slices.Equal(got, want) {
+		t.Errorf("endpoints = %q, want %q", got, want)
+	}
+	if b.Excluded() != 2 {
+		t.Errorf("excluded %d, want 2 (fe80::9 through any zone)", b.Excluded())
+	}
+}
+
 func TestExclusions(t *testing.T) {
 	var ex Exclusions
 	for _, e := range []string{"10.0.0.0/24", "10.0.1.5-10.0.1.9", "corp.example", "::1"} {

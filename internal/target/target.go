@@ -70,9 +70,7 @@ func Parse(s string) (Target, error) {
 		return t, nil
 	}
 	if a, err := netip.ParseAddr(s); err == nil {
-		a = a.Unmap().WithZone("")
-		t.First, t.Last = a, a
-		return t, nil
+		return withAddr(t, a)
 	}
 	if lo, hi, ok := strings.Cut(s, "-"); ok {
 		if first, err := netip.ParseAddr(lo); err == nil {
@@ -146,9 +144,7 @@ var schemePorts = map[string]int{"http": 8123, "https": 8443, "clickhouse": 9000
 
 func hostOrAddr(t Target, host string) (Target, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
-		a = a.Unmap().WithZone("")
-		t.First, t.Last = a, a
-		return t, nil
+		return withAddr(t, a)
 	}
 	if !ValidHostname(host) || allDigits(lastLabel(host)) {
 		// 999.1.1.1 or 127.1 is a mistyped address, not a name to resolve.
@@ -156,6 +152,32 @@ func hostOrAddr(t Target, host string) (Target, error) {
 	}
 	t.Host = strings.TrimSuffix(strings.ToLower(host), ".")
 	return t, nil
+}
+
+// withAddr makes t the one address a. A zone (fe80::1%eth0) is kept: it
+// says which interface reaches a link-local address, which cannot be
+// reached at all without it.
+func withAddr(t Target, a netip.Addr) (Target, error) {
+	if z := a.Zone(); z != "" && !ValidZone(z) {
+		return t, fmt.Errorf("%q: zone %q is not an interface name or number", t.Raw, z)
+	}
+	t.First, t.Last = a.Unmap(), a.Unmap()
+	return t, nil
+}
+
+// ValidZone reports whether z may name a network interface: 1 to 15
+// printable bytes (Linux's limit), none of them a slash, colon, percent
+// sign or space.
+func ValidZone(z string) bool {
+	if z == "" || len(z) > 15 {
+		return false
+	}
+	for i := 0; i < len(z); i++ {
+		if c := z[i]; c <= ' ' || c >= 0x7f || c == '/' || c == ':' || c == '%' {
+			return false
+		}
+	}
+	return true
 }
 
 func lastLabel(h string) string {
@@ -202,43 +224,71 @@ func ParsePort(s string) (int, error) {
 	return p, nil
 }
 
+// MaxLine is the longest line of a target list read: far beyond any
+// target, short enough that a line is held in memory.
+const MaxLine = 64 << 10
+
+// ErrLongLine is the error of a line longer than MaxLine.
+var ErrLongLine = fmt.Errorf("line longer than %d KiB: skipped", MaxLine>>10)
+
 // Lines reads targets from r, one per line; blank lines are skipped, and so
 // is anything after a #. A line of several words is an error, not its first
 // word: guessing which word was meant could scan the wrong host.
-// A bad line is yielded as an error naming name:line, and reading goes on.
+// A bad line, a line too long included, is yielded as an error naming
+// name:line, and reading goes on; a read error ends the list.
 func Lines(r io.Reader, name string) iter.Seq2[Target, error] {
 	return func(yield func(Target, error) bool) {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64<<10), 64<<10)
+		br := bufio.NewReaderSize(r, MaxLine)
 		n := 0
-		for sc.Scan() {
+		for {
+			raw, err := br.ReadSlice('\n')
+			long := errors.Is(err, bufio.ErrBufferFull)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				// Drop the rest of the line without holding it.
+				_, err = br.ReadSlice('\n')
+			}
+			if len(raw) == 0 && err != nil {
+				if !errors.Is(err, io.EOF) {
+					yield(Target{Where: name}, fmt.Errorf("%s: line %d: %w", name, n+1, err))
+				}
+				return
+			}
 			n++
-			line := sc.Text()
-			if i := strings.IndexByte(line, '#'); i >= 0 {
-				line = line[:i]
-			}
-			f := strings.Fields(line)
-			if len(f) == 0 {
-				continue
-			}
 			where := fmt.Sprintf("%s:%d", name, n)
-			if len(f) > 1 {
-				if !yield(Target{Raw: line, Where: where}, fmt.Errorf("%s: %d words, want one target per line", where, len(f))) {
+			if long {
+				if !yield(Target{Where: where}, fmt.Errorf("%s: %w", where, ErrLongLine)) {
 					return
 				}
-				continue
+			} else if !yieldLine(yield, string(raw), where) {
+				return
 			}
-			t, err := Parse(f[0])
-			t.Where = where
 			if err != nil {
-				err = fmt.Errorf("%s: %w", t.Where, err)
-			}
-			if !yield(t, err) {
+				if !errors.Is(err, io.EOF) {
+					yield(Target{Where: name}, fmt.Errorf("%s: line %d: %w", name, n+1, err))
+				}
 				return
 			}
 		}
-		if err := sc.Err(); err != nil {
-			yield(Target{Where: name}, fmt.Errorf("%s: line %d: %w", name, n+1, err))
-		}
 	}
+}
+
+// yieldLine parses one line of a target list; it reports false when the
+// consumer stopped.
+func yieldLine(yield func(Target, error) bool, line, where string) bool {
+	if i := strings.IndexByte(line, '#'); i >= 0 {
+		line = line[:i]
+	}
+	f := strings.Fields(line)
+	switch {
+	case len(f) == 0:
+		return true
+	case len(f) > 1:
+		return yield(Target{Raw: line, Where: where}, fmt.Errorf("%s: %d words, want one target per line", where, len(f)))
+	}
+	t, err := Parse(f[0])
+	t.Where = where
+	if err != nil {
+		err = fmt.Errorf("%s: %w", t.Where, err)
+	}
+	return yield(t, err)
 }

@@ -1,7 +1,6 @@
 package target
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +49,12 @@ var parseCases = []struct {
 	{in: "10.0.0.5-5", want: Target{First: ip("10.0.0.5"), Last: ip("10.0.0.5")}},
 	{in: "2001:db8::1-2001:db8::ff", want: Target{First: ip("2001:db8::1"), Last: ip("2001:db8::ff")}},
 	{in: "my-db.example-1.com", want: Target{Host: "my-db.example-1.com"}},
+	// A link-local address keeps its zone: without it, it cannot be reached.
+	{in: "fe80::1%lo", want: Target{First: ip("fe80::1%lo"), Last: ip("fe80::1%lo")}},
+	{in: "[fe80::1%eth0]:9000", want: Target{First: ip("fe80::1%eth0"), Last: ip("fe80::1%eth0"), Port: 9000}},
+	{in: "http://[fe80::1%252]:8123/", want: Target{First: ip("fe80::1%2"), Last: ip("fe80::1%2"), Port: 8123}},
+	{in: "fe80::1%eth0/64", wantErr: `zone "eth0/64" is not an interface`},
+	{in: "fe80::1%a-very-long-interface", wantErr: "is not an interface"},
 
 	{in: "", wantErr: "empty target"},
 	{in: "10.0.0.9-10.0.0.1", wantErr: `range "10.0.0.9-10.0.0.1" runs backwards`},
@@ -187,13 +192,24 @@ func TestLinesStopsWhenAsked(t *testing.T) {
 
 func TestLinesReadErrors(t *testing.T) {
 	t.Run("line too long", func(t *testing.T) {
-		in := "127.0.0.1\n" + strings.Repeat("a", 70000) + "\n127.0.0.2\n"
+		// A line over the limit once ended the list: every later target
+		// was dropped, and the scan exited 0.
+		in := "127.0.0.1\n" + strings.Repeat("a", 70000) + "\n127.0.0.2\n" + strings.Repeat("b", 3*MaxLine) + "\n127.0.0.3"
 		got := collectLines(t, strings.NewReader(in), "big.txt")
-		if len(got) != 2 || got[0].target != "127.0.0.1-127.0.0.1 port 0" || !strings.HasPrefix(got[1].err, "big.txt: line 2: ") {
-			t.Fatalf("Lines(big.txt) = %+v, want 127.0.0.1 then an error naming big.txt: line 2", got)
+		want := []lineResult{
+			{where: "big.txt:1", target: "127.0.0.1-127.0.0.1 port 0"},
+			{where: "big.txt:2", err: "big.txt:2: line longer than 64 KiB"},
+			{where: "big.txt:3", target: "127.0.0.2-127.0.0.2 port 0"},
+			{where: "big.txt:4", err: "big.txt:4: line longer than 64 KiB"},
+			{where: "big.txt:5", target: "127.0.0.3-127.0.0.3 port 0"},
 		}
-		if !strings.Contains(got[1].err, bufio.ErrTooLong.Error()) {
-			t.Errorf("Lines(big.txt) error = %q, want it to say %q", got[1].err, bufio.ErrTooLong)
+		if len(got) != len(want) {
+			t.Fatalf("Lines(big.txt) = %+v, want %+v", got, want)
+		}
+		for i := range want {
+			if g, w := got[i], want[i]; g.where != w.where || g.target != w.target || !strings.HasPrefix(g.err, w.err) || (g.err == "") != (w.err == "") {
+				t.Errorf("Lines(big.txt) result %d = %+v, want %+v", i, g, w)
+			}
 		}
 	})
 	t.Run("reader fails", func(t *testing.T) {
@@ -281,8 +297,29 @@ func FuzzParse(f *testing.F) {
 		if got.Host != "" && (!ValidHostname(got.Host) || got.Host != strings.ToLower(got.Host)) {
 			t.Fatalf("Parse(%q) = host %q, want a lower-case valid hostname", s, got.Host)
 		}
-		if got.First.IsValid() && (got.Last.Less(got.First) || got.First.Is4() != got.Last.Is4() || got.First.Zone() != "" || got.Last.Zone() != "" || got.First.Is4In6()) {
-			t.Fatalf("Parse(%q) = range %s-%s, want it in order, one family, unmapped, without a zone", s, got.First, got.Last)
+		if got.First.IsValid() && (got.Last.Less(got.First) || got.First.Is4() != got.Last.Is4() || got.First.Is4In6()) {
+			t.Fatalf("Parse(%q) = range %s-%s, want it in order, one family, unmapped", s, got.First, got.Last)
+		}
+		if z := got.First.Zone(); got.First.IsValid() && (z != got.Last.Zone() || (z != "" && (got.First != got.Last || !ValidZone(z)))) {
+			t.Fatalf("Parse(%q) = range %s-%s, want a zone only on one address, naming an interface", s, got.First, got.Last)
+		}
+	})
+}
+
+// FuzzLines reads arbitrary bytes as a target list: every line is either
+// a target, an error naming it, or blank, and reading never stops early.
+func FuzzLines(f *testing.F) {
+	f.Add([]byte("127.0.0.1\n# c\nbad!\n\r\n" + strings.Repeat("x", MaxLine+1) + "\nfe80::1%lo\n"))
+	f.Add([]byte("a b\n[::1]:9000"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lines := strings.Count(string(data), "\n") + 1
+		last := 0
+		for tg, err := range Lines(strings.NewReader(string(data)), "f") {
+			var n int
+			if _, scanErr := fmt.Sscanf(tg.Where, "f:%d", &n); scanErr != nil || n <= last || n > lines {
+				t.Fatalf("result at %q (error %v) after line %d of %d, want lines in order", tg.Where, err, last, lines)
+			}
+			last = n
 		}
 	})
 }
