@@ -19,6 +19,8 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	var format string
 	fs.StringVar(&format, "format", "text", "output format: text or jsonl")
 	fs.StringVar(&format, "f", "text", "short for --format")
+	var fingerprintKey string
+	fs.StringVar(&fingerprintKey, "fingerprint-key", "", fingerprintKeyHelp)
 	paths, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -32,6 +34,11 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	if len(paths) == 0 {
 		paths = []string{"-"}
+	}
+	key, err := classify.LoadKey(fingerprintKey, func(s string) { fmt.Fprintf(stderr, "leakhound: %s\n", s) })
+	if err != nil {
+		fmt.Fprintf(stderr, "leakhound: %v\n", err)
+		return exitError
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
@@ -54,7 +61,7 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		failed++
 		fmt.Fprintf(stderr, "leakhound: %s\n", report.Safe(err.Error()))
 	}
-	e := classify.Default()
+	e := classify.Default().WithKey(key)
 	for _, p := range paths {
 		var err error
 		if p == "-" {
