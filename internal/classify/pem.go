@@ -1,11 +1,14 @@
 package classify
 
 import (
+	"bytes"
 	"strings"
 )
 
 // Private keys in PEM armour (openssl, PKCS #8) or OpenSSH's own format
-// span many lines; a key is fingerprinted in one form wherever it is found.
+// span many lines. In a value (a datastore cell) the private-key rule sees
+// the whole block; in a file, scanned line by line, pemBlocks puts the
+// lines of a block back together and runs the rule on them.
 
 // pemCanonical returns the canonical form of a PEM private key found as
 // value: the BEGIN line, its RFC 1421 headers (Proc-Type, DEK-Info) and a
@@ -117,4 +120,236 @@ func isPEMHeader(s string) bool {
 		}
 	}
 	return true
+}
+
+// maxPEMBlock bounds the text of a block pemBlocks collects: an RSA key of
+// 16,384 bits takes 13 KB.
+const maxPEMBlock = 64 << 10
+
+// pemBlocks finds private keys written over several lines of a file. It
+// sees the chunks of ScanReader in order, from one goroutine, so a block
+// may cross from one chunk to the next. A key is reported on its BEGIN
+// line, start and end covering the BEGIN marker, with the fingerprint of
+// the whole block (pemCanonical); what line-by-line rules found inside the
+// block is part of the key and dropped. The cost is one search for
+// "PRIVATE KEY" over the input, and reading the lines of each block.
+type pemBlocks struct {
+	e    *Engine
+	path string
+	open *pemBlock
+	// held are findings after the open block's BEGIN marker, emitted only
+	// if the block turns out not to be a key.
+	held []Finding
+}
+
+type pemBlock struct {
+	line, start, end int // the BEGIN marker: line, byte offsets in it
+	label            string
+	text             strings.Builder // the block so far, lines joined by \n
+	body             bool            // a base64 line was seen
+}
+
+// pemSpan is a key's place in the file, from its BEGIN marker to the end
+// of its END marker, and the finding reporting it.
+type pemSpan struct {
+	fromLine, fromStart, toLine, toEnd int
+	f                                  Finding
+}
+
+func (s pemSpan) holds(f Finding) bool {
+	return (f.Line > s.fromLine || f.Line == s.fromLine && f.Start >= s.fromStart) &&
+		(f.Line < s.toLine || f.Line == s.toLine && f.Start < s.toEnd)
+}
+
+var pemNeedle = []byte("PRIVATE KEY")
+
+// chunk returns the findings of c to emit now, in input order, with the
+// keys found whole by the end of c.
+func (p *pemBlocks) chunk(c *chunk) []Finding {
+	data := c.data
+	var out []Finding
+	var spans []pemSpan
+	if p.open != nil && c.firstOffset > 0 {
+		// The line before went on past maxLine: no PEM line is that long.
+		p.abandon(&out)
+	}
+	line := c.firstLine // of data[pos]
+	pos := 0
+	for pos < len(data) {
+		if p.open == nil {
+			i := bytes.Index(data[pos:], pemNeedle)
+			if i < 0 {
+				break
+			}
+			i += pos
+			ls := bytes.LastIndexByte(data[:i], '\n') + 1
+			if ls < pos {
+				ls = pos
+			}
+			line += bytes.Count(data[pos:ls], []byte{'\n'})
+			le := lineEnd(data, ls)
+			off := 0
+			if line == c.firstLine {
+				off = c.firstOffset
+			}
+			if b := beginMarker(data[ls:le], off); b != nil {
+				b.line = line
+				p.open = b
+			}
+			pos = le
+			if pos < len(data) {
+				pos++
+				line++
+			}
+			continue
+		}
+		// Inside a block: read it line by line.
+		le := lineEnd(data, pos)
+		l := bytes.TrimRight(data[pos:le], "\r")
+		switch done, ok := p.open.add(l); {
+		case !ok:
+			// Not a block after all: this line may itself begin one.
+			p.abandon(&out)
+			continue
+		case done:
+			b := p.open
+			p.open = nil
+			endAt := bytes.Index(l, []byte("-----END ")) + len("-----END ") + len(b.label) + len("-----")
+			if d, ok := p.e.scanPEM(b.text.String()); ok {
+				d.Start, d.End = b.start, b.end
+				spans = append(spans, pemSpan{b.line, b.start, line, endAt, Finding{Path: p.path, Line: b.line, Detection: d}})
+				p.held = p.held[:0]
+			} else {
+				out = append(out, p.held...)
+				p.held = p.held[:0]
+			}
+		}
+		pos = le
+		if pos < len(data) {
+			pos++
+			line++
+		}
+	}
+	// Spans that began in an earlier chunk come first: their findings
+	// before the BEGIN line were emitted then.
+	si := 0
+	for si < len(spans) && spans[si].fromLine < c.firstLine {
+		out = append(out, spans[si].f)
+		si++
+	}
+	for _, f := range c.found {
+		for si < len(spans) && (spans[si].fromLine < f.Line || spans[si].fromLine == f.Line && spans[si].fromStart <= f.Start) {
+			out = append(out, spans[si].f)
+			si++
+		}
+		if inSpans(spans, f) {
+			continue
+		}
+		if b := p.open; b != nil && (f.Line > b.line || f.Line == b.line && f.Start >= b.start) {
+			p.held = append(p.held, f)
+			continue
+		}
+		out = append(out, f)
+	}
+	for ; si < len(spans); si++ {
+		out = append(out, spans[si].f)
+	}
+	return out
+}
+
+// flush emits what an unfinished block held back, at the end of input.
+func (p *pemBlocks) flush(fn func(Finding)) {
+	for _, f := range p.held {
+		fn(f)
+	}
+	p.open, p.held = nil, nil
+}
+
+func (p *pemBlocks) abandon(out *[]Finding) {
+	*out = append(*out, p.held...)
+	p.open, p.held = nil, p.held[:0]
+}
+
+func inSpans(spans []pemSpan, f Finding) bool {
+	for _, s := range spans {
+		if s.holds(f) {
+			return true
+		}
+	}
+	return false
+}
+
+func lineEnd(data []byte, from int) int {
+	if i := bytes.IndexByte(data[from:], '\n'); i >= 0 {
+		return from + i
+	}
+	return len(data)
+}
+
+// beginMarker returns the block a line opens: one ending in a BEGIN marker
+// of a private key, with nothing after it but blanks (a whole key on one
+// line, with \n escapes, is the private-key rule's). off is where the line
+// starts in its line of the file.
+func beginMarker(l []byte, off int) *pemBlock {
+	l = bytes.TrimRight(l, " \t\r")
+	const begin, dashes = "-----BEGIN ", "-----"
+	if !bytes.HasSuffix(l, []byte(dashes)) {
+		return nil
+	}
+	i := bytes.LastIndex(l, []byte(begin))
+	if i < 0 {
+		return nil
+	}
+	label := string(l[i+len(begin) : len(l)-len(dashes)])
+	if !strings.HasSuffix(label, "PRIVATE KEY") || len(label) > 64 || strings.Contains(label, "-") {
+		return nil
+	}
+	b := &pemBlock{start: off + i, end: off + len(l), label: label}
+	b.text.Write(l[i:])
+	return b
+}
+
+// add reads the next line of the block: done when it is the END line; not
+// ok when it cannot be part of a key.
+func (b *pemBlock) add(l []byte) (done, ok bool) {
+	t := bytes.TrimSpace(l)
+	if b.text.Len()+len(t)+1 > maxPEMBlock {
+		return false, false
+	}
+	switch s := string(t); {
+	case strings.HasPrefix(s, "-----END "):
+		if !strings.HasPrefix(s[len("-----END "):], b.label+"-----") {
+			return false, false
+		}
+		b.text.WriteString("\n-----END " + b.label + "-----")
+		return true, b.body
+	case s == "":
+		return false, true
+	case isBase64(s):
+		b.body = true
+	case !b.body && isPEMHeader(s):
+	default:
+		return false, false
+	}
+	b.text.WriteByte('\n')
+	b.text.Write(t)
+	return false, true
+}
+
+// scanPEM runs the private-key rules on a block put back together; the
+// block is whole, so the rules see all of it, however long.
+func (e *Engine) scanPEM(block string) (Detection, bool) {
+	var found []Detection
+	for _, r := range e.rules {
+		if r.Kind == "private_key" {
+			found = r.matches(block, 0, len(block), nil, found)
+		}
+	}
+	found = e.finish(block, dedupe(found, e.order))
+	for _, d := range found {
+		if d.Start == 0 {
+			return d, true
+		}
+	}
+	return Detection{}, false
 }
