@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestMain keeps every test, and every command a test runs, away from the
@@ -82,5 +86,51 @@ func TestClassifyMakesAKeyOnFirstUse(t *testing.T) {
 	}
 	if a, b := fingerprints(t, out1), fingerprints(t, out2); len(a) != 1 || len(b) != 1 || a[0] != b[0] {
 		t.Errorf("fingerprints of two runs %v, %v: want one, equal", a, b)
+	}
+}
+
+// TestClassifyStdinStopsOnSignal: "leakhound classify -" reading a pipe
+// that never closes stops on SIGINT or SIGTERM, with status 2.
+func TestClassifyStdinStopsOnSignal(t *testing.T) {
+	bin := buildLeakhound(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := exec.Command(bin, "classify", "-")
+			cmd.Env = append(os.Environ(), "LEAKHOUND_FINGERPRINT_KEY="+strings.Repeat("5a", 32))
+			w, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			// A pipe holds 64 KB: once 2 MB are written the command has
+			// been reading for a while, its signal handler long in place.
+			line := []byte(strings.Repeat("nothing to see here ", 50) + "\n")
+			for range 2 << 20 / len(line) {
+				if _, err := w.Write(line); err != nil {
+					t.Fatalf("writing to the command: %v (stderr %s)", err, stderr.String())
+				}
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != exitError {
+					t.Errorf("after %v: %v, want exit status %d; stderr %s", sig, err, exitError, stderr.String())
+				}
+			case <-time.After(20 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("still reading 20 s after %v", sig)
+			}
+		})
 	}
 }

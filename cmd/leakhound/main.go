@@ -55,6 +55,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal stops the command, which writes what it found; a
+	// second one, once the default action is back, kills it at once.
+	context.AfterFunc(ctx, stop)
 	var code int
 	switch os.Args[1] {
 	case "scan":
