@@ -112,7 +112,7 @@ func TestChatLog(t *testing.T) {
 // BenchmarkScanLogLine measures the engine on lab-shaped log values, one
 // in fifty carrying a secret.
 func BenchmarkScanLogLine(b *testing.B) {
-	e := Default()
+	e := Default().WithKey(testKey(b))
 	plain := `{"level":"info","route":"/v1/chat/completions","status":200,"messages":[{"role":"user","content":"帮我写一封邮件"}],"latency_ms":812}`
 	secret := `{"level":"error","headers":{"Authorization":"Bearer sk-proj-Tq8Zk3vR0pWn5Lx2Hc7Yb1Jd9Fg4Ms6Qa3Ue8Ri0Oy2Kt5Vn7Xw1Pz4Lc6Hb9Jd_Ab3x"}}`
 	b.SetBytes(int64(len(plain)))
@@ -133,7 +133,7 @@ func BenchmarkScanCorpus(b *testing.B) {
 	if err := corpus.GenerateSize(&text, io.Discard, 4<<20, 1); err != nil {
 		b.Fatal(err)
 	}
-	e := Default()
+	e := Default().WithKey(testKey(b))
 	b.SetBytes(int64(text.Len()))
 	b.ResetTimer()
 	for range b.N {
@@ -199,7 +199,7 @@ func TestDedupeLongLineIsNotQuadratic(t *testing.T) {
 // FuzzScan: whatever the text, detections lie inside it, do not overlap,
 // are in order, and fingerprint exactly the bytes they point at.
 func FuzzScan(f *testing.F) {
-	e := Default().WithKey(Key{b: []byte("fuzz-fingerprint-key-0123456789")})
+	e := Default().WithKey(testKey(f))
 	for _, r := range e.Rules() {
 		for _, ex := range r.Examples {
 			f.Add(ex)

@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 )
 
 // Key is the secret a fingerprint is keyed with: a fingerprint is the hex
@@ -20,7 +22,18 @@ import (
 // nothing of the value, however few the values it could be (a card or a
 // phone number); with the same key, the same value gives the same
 // fingerprint on every machine and in every scan. The zero Key is no key.
-type Key struct{ b []byte }
+type Key struct{ k *hmacKey }
+
+type hmacKey struct {
+	b    []byte
+	macs sync.Pool // of hash.Hash keyed with b: a MAC reset costs half a new one
+}
+
+func newKey(b []byte) Key {
+	k := &hmacKey{b: b}
+	k.macs.New = func() any { return hmac.New(sha256.New, k.b) }
+	return Key{k: k}
+}
 
 const (
 	// KeyEnv names the environment variable that may hold the key, in hex.
@@ -34,7 +47,7 @@ const (
 
 // String never shows the key, so that printing one by mistake leaks nothing.
 func (k Key) String() string {
-	if k.b == nil {
+	if k.k == nil {
 		return "no fingerprint key"
 	}
 	return "fingerprint key (hidden)"
@@ -44,7 +57,7 @@ func (k Key) String() string {
 func (k Key) GoString() string { return k.String() }
 
 // IsZero reports whether k is no key.
-func (k Key) IsZero() bool { return k.b == nil }
+func (k Key) IsZero() bool { return k.k == nil }
 
 // ParseKey reads a key written in hex, of at least 16 bytes. Its error
 // never quotes the text, which may be a real key with one typo.
@@ -59,7 +72,7 @@ func ParseKey(s string) (Key, error) {
 	case len(b) > maxKeyBytes:
 		return Key{}, fmt.Errorf("is %d bytes: want at most %d", len(b), maxKeyBytes)
 	}
-	return Key{b: b}, nil
+	return newKey(b), nil
 }
 
 // NewKey makes a random key.
@@ -68,17 +81,21 @@ func NewKey() (Key, error) {
 	if _, err := rand.Read(b); err != nil {
 		return Key{}, fmt.Errorf("making a fingerprint key: %w", err)
 	}
-	return Key{b: b}, nil
+	return newKey(b), nil
 }
 
 // fingerprint is the hex HMAC-SHA-256 of value under k; "" with no key.
 func (k Key) fingerprint(value string) string {
-	if k.b == nil {
+	if k.k == nil {
 		return ""
 	}
-	m := hmac.New(sha256.New, k.b)
-	m.Write([]byte(value))
-	return hex.EncodeToString(m.Sum(nil))
+	m := k.k.macs.Get().(hash.Hash)
+	m.Reset()
+	io.WriteString(m, value)
+	var sum [sha256.Size]byte
+	m.Sum(sum[:0])
+	k.k.macs.Put(m)
+	return hex.EncodeToString(sum[:])
 }
 
 // KeyFile is where LoadKey keeps the key when none is given:
@@ -169,7 +186,7 @@ func createKeyFile(path string, note func(string)) (Key, error) {
 		return Key{}, fmt.Errorf("fingerprint key: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(hex.EncodeToString(k.b) + "\n")
+	_, err = tmp.WriteString(hex.EncodeToString(k.k.b) + "\n")
 	if err == nil {
 		err = tmp.Sync()
 	}

@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -12,12 +13,15 @@ import (
 	"encoding/binary"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/leakhound/leakhound/internal/classify/corpus"
 )
 
 // Keys are made by the tests, never kept in the repository.
@@ -367,4 +371,21 @@ func FuzzPEMBlocks(f *testing.F) {
 			end = d
 		}
 	})
+}
+
+// BenchmarkPEMPass measures what the search for key blocks adds to
+// ScanReader: one pass over each chunk, on the goroutine that emits.
+func BenchmarkPEMPass(b *testing.B) {
+	var text bytes.Buffer
+	if err := corpus.GenerateSize(&text, io.Discard, 4<<20, 1); err != nil {
+		b.Fatal(err)
+	}
+	e := Default().WithKey(testKey(b))
+	c := &chunk{firstLine: 1, data: text.Bytes()}
+	b.SetBytes(int64(text.Len()))
+	b.ResetTimer()
+	for range b.N {
+		p := pemBlocks{e: e, path: "corpus"}
+		p.chunk(c)
+	}
 }
