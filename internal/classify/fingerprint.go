@@ -110,7 +110,8 @@ func KeyFile() (string, error) {
 }
 
 // LoadKey finds the fingerprint key: flagHex (--fingerprint-key) if not
-// empty, else $LEAKHOUND_FINGERPRINT_KEY, else the key file (KeyFile),
+// empty, else $LEAKHOUND_FINGERPRINT_KEY if set and not empty, else the key
+// file (KeyFile),
 // made with a random key on first use. note is told once, when a new key
 // file is written, where it is.
 func LoadKey(flagHex string, note func(string)) (Key, error) {
@@ -121,7 +122,7 @@ func LoadKey(flagHex string, note func(string)) (Key, error) {
 		}
 		return k, nil
 	}
-	if v, ok := os.LookupEnv(KeyEnv); ok {
+	if v := os.Getenv(KeyEnv); v != "" {
 		k, err := ParseKey(v)
 		if err != nil {
 			return Key{}, fmt.Errorf("%s %w", KeyEnv, err)
@@ -143,8 +144,11 @@ func LoadKey(flagHex string, note func(string)) (Key, error) {
 // anyone can read makes every fingerprint under it guessable again.
 func readKeyFile(path string) (Key, error) {
 	f, err := os.Open(path)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return Key{}, err
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("cannot read the fingerprint key (%w): give --fingerprint-key or %s", err, KeyEnv)
 	}
 	defer f.Close()
 	st, err := f.Stat()
@@ -178,12 +182,15 @@ func createKeyFile(path string, note func(string)) (Key, error) {
 		return Key{}, err
 	}
 	dir := filepath.Dir(path)
+	cannot := func(err error) error {
+		return fmt.Errorf("cannot keep a fingerprint key in %s (%w): give --fingerprint-key or %s", dir, err, KeyEnv)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Key{}, fmt.Errorf("fingerprint key: %w", err)
+		return Key{}, cannot(err)
 	}
 	tmp, err := os.CreateTemp(dir, ".fingerprint.key.*") // mode 0600
 	if err != nil {
-		return Key{}, fmt.Errorf("fingerprint key: %w", err)
+		return Key{}, cannot(err)
 	}
 	defer os.Remove(tmp.Name())
 	_, err = tmp.WriteString(hex.EncodeToString(k.k.b) + "\n")
@@ -194,13 +201,13 @@ func createKeyFile(path string, note func(string)) (Key, error) {
 		err = cerr
 	}
 	if err != nil {
-		return Key{}, fmt.Errorf("fingerprint key: %w", err)
+		return Key{}, cannot(err)
 	}
 	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return readKeyFile(path)
 		}
-		return Key{}, fmt.Errorf("fingerprint key: %w", err)
+		return Key{}, cannot(err)
 	}
 	if note != nil {
 		note(fmt.Sprintf("wrote a new fingerprint key to %s: keep it; to compare fingerprints across machines, give every one the same key (%s or --fingerprint-key)", path, KeyEnv))

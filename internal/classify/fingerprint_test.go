@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -214,5 +215,44 @@ func TestScanReaderFingerprintsUnderTheKey(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].Fingerprint != e.Fingerprint(card) {
 		t.Errorf("ScanReader = %+v, want one card fingerprinted under the key", got)
+	}
+}
+
+func TestLoadKeyNowhereToKeepIt(t *testing.T) {
+	dir := noKeyEnv(t)
+	// The config directory is a file: the key cannot be kept there.
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CONFIG_HOME", notDir)
+	_, err := LoadKey("", nil)
+	if err == nil || !strings.Contains(err.Error(), "--fingerprint-key") || !strings.Contains(err.Error(), notDir) {
+		t.Errorf("LoadKey = %v, want an error naming %s and --fingerprint-key", err, notDir)
+	}
+}
+
+// TestLoadKeyAtOnce: commands started together on a machine with no key
+// file yet agree on one key.
+func TestLoadKeyAtOnce(t *testing.T) {
+	noKeyEnv(t)
+	const n = 8
+	fps := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			k, err := LoadKey("", nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			fps[i] = Default().WithKey(k).Fingerprint(card)
+		})
+	}
+	wg.Wait()
+	for i := range fps {
+		if fps[i] != fps[0] {
+			t.Fatalf("fingerprints under keys loaded at once differ: %q", fps)
+		}
 	}
 }
