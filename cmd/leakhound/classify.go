@@ -19,6 +19,8 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	var format string
 	fs.StringVar(&format, "format", "text", "output format: text or jsonl")
 	fs.StringVar(&format, "f", "text", "short for --format")
+	var fingerprintKey string
+	fs.StringVar(&fingerprintKey, "fingerprint-key", "", fingerprintKeyHelp)
 	paths, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -32,6 +34,11 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	if len(paths) == 0 {
 		paths = []string{"-"}
+	}
+	key, err := classify.LoadKey(fingerprintKey, func(s string) { fmt.Fprintf(stderr, "leakhound: %s\n", s) })
+	if err != nil {
+		fmt.Fprintf(stderr, "leakhound: %v\n", err)
+		return exitError
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
@@ -54,23 +61,42 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		failed++
 		fmt.Fprintf(stderr, "leakhound: %s\n", report.Safe(err.Error()))
 	}
-	e := classify.Default()
+	e := classify.Default().WithKey(key)
 	for _, p := range paths {
+		if ctx.Err() != nil {
+			break
+		}
 		var err error
 		if p == "-" {
-			err = e.ScanReader(ctx, stdin, "-", emit)
+			err = e.ScanReader(ctx, interruptible(ctx, stdin), "-", emit)
 		} else {
 			err = e.ScanPath(ctx, p, emit, warn)
 		}
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			warn(err)
 		}
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(stderr, "leakhound: interrupted: what was found so far is written, the rest was not read\n")
 	}
 	switch {
 	case found > 0:
 		return exitFindings
-	case failed > 0:
+	case failed > 0 || ctx.Err() != nil:
 		return exitError
 	}
 	return exitClean
+}
+
+// interruptible returns a reader of r whose Read returns as soon as ctx is
+// done: a read of a terminal or a pipe may block forever, and a signal
+// must still stop the command.
+func interruptible(ctx context.Context, r io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, r)
+		pw.CloseWithError(err)
+	}()
+	context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })
+	return pr
 }

@@ -55,6 +55,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal stops the command, which writes what it found; a
+	// second one, once the default action is back, kills it at once.
+	context.AfterFunc(ctx, stop)
 	var code int
 	switch os.Args[1] {
 	case "scan":
@@ -71,6 +74,8 @@ func main() {
 	}
 	os.Exit(code)
 }
+
+const fingerprintKeyHelp = "hex key (at least 16 bytes) of the keyed fingerprints; share one to compare fingerprints across machines (default: $" + classify.KeyEnv + ", else a key made on first use and kept in <user config dir>/leakhound/fingerprint.key)"
 
 // parseInterleaved parses flags that may come before, between or after the
 // positional arguments, as in "leakhound scan 127.0.0.4 -p 18123".
@@ -108,6 +113,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		sampleRows, randomRows                      int
 		maxRead                                     int64
 		noSample, noBrute, quiet                    bool
+		fingerprintKey                              string
 	)
 	str := func(p *string, short, long, def, help string) {
 		fs.StringVar(p, long, def, help)
@@ -145,6 +151,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&maxRead, "max-read", 16<<20, "bytes read back per table at most")
 	fs.BoolVar(&noSample, "no-sample", false, "stop after the inventory: read no rows")
 	fs.BoolVar(&quiet, "q", false, "no progress or summary on standard error")
+	fs.StringVar(&fingerprintKey, "fingerprint-key", "", fingerprintKeyHelp)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -201,12 +208,21 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if shard.N > 1 && !seedGiven {
 		return fail("--shard %s needs --seed: every machine must order the endpoints alike", shardSpec)
 	}
+	engine := classify.Default()
+	if !noSample {
+		// Only what is sampled is fingerprinted: an inventory needs no key.
+		key, err := classify.LoadKey(fingerprintKey, func(s string) { fmt.Fprintf(stderr, "leakhound: %s\n", s) })
+		if err != nil {
+			return fail("%v", err)
+		}
+		engine = engine.WithKey(key)
+	}
 	cfg := scan.Config{
 		Ports: portList, ConnectTimeout: connectTimeout, Timeout: timeout, ServiceBudget: budget,
 		Concurrency: concurrency, PerHost: perHost, Rate: rate, Retries: retries, NoSample: noSample,
 		AssessConcurrency: assessConcurrency, MaxMemory: memory,
 		Sample:     datastore.Limits{Rows: sampleRows, Random: randomRows, Bytes: maxRead},
-		Engine:     classify.Default(),
+		Engine:     engine,
 		Seed:       seed,
 		Shard:      shard,
 		Exclude:    ex,

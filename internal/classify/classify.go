@@ -4,9 +4,7 @@
 package classify
 
 import (
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"math"
@@ -70,12 +68,13 @@ type Engine struct {
 	rules   []*Rule
 	order   map[string]int
 	kw      *matcher
-	kwRules [][]int   // keyword index → rules using it
-	digit   []int     // rules run around digit spans
-	upper   []int     // rules run around uppercase runs followed by a digit
-	always  []int     // rules with neither keywords nor a digit trigger: run on all text
-	minDig  int       // fewest digits any digit rule needs
-	dfas    sync.Pool // of *dfaCache, one per goroutine scanning
+	kwRules [][]int    // keyword index → rules using it
+	digit   []int      // rules run around digit spans
+	upper   []int      // rules run around uppercase runs followed by a digit
+	always  []int      // rules with neither keywords nor a digit trigger: run on all text
+	minDig  int        // fewest digits any digit rule needs
+	dfas    *sync.Pool // of *dfaCache, one per goroutine scanning; shared by WithKey's copies
+	key     Key        // fingerprints are keyed with it (fingerprint.go)
 }
 
 //go:embed rules/*.yaml
@@ -256,7 +255,7 @@ func (e *Engine) compile() {
 		}
 	}
 	e.kw = newMatcher(keywords)
-	e.dfas.New = func() any { return &dfaCache{dfas: make([]*prefilterDFA, len(e.rules))} }
+	e.dfas = &sync.Pool{New: func() any { return &dfaCache{dfas: make([]*prefilterDFA, len(e.rules))} }}
 }
 
 // Rules returns the compiled rules.
@@ -341,7 +340,7 @@ func (e *Engine) Scan(text string) []Detection {
 		found = r.matches(text, w.start, w.end, dfas.dfa(w.rule, r.pre), found)
 	}
 	e.dfas.Put(dfas)
-	return dedupe(found, e.order)
+	return e.finish(text, dedupe(found, e.order))
 }
 
 // window is a stretch of text one rule's pattern must be run on.
@@ -409,11 +408,8 @@ func (r *Rule) matches(text string, start, end int, pre *prefilterDFA, found []D
 		if !ok {
 			continue
 		}
-		found = append(found, Detection{
-			Category: r.Category, Kind: r.Kind, Rule: r.ID, Start: vs, End: ve,
-			// Clone: text may be a view of a buffer that is reused.
-			Redacted: strings.Clone(Redact(r.Category, value)), Fingerprint: Fingerprint(value), Validated: validated,
-		})
+		// Redacted and Fingerprint are set by finish, for the values kept.
+		found = append(found, Detection{Category: r.Category, Kind: r.Kind, Rule: r.ID, Start: vs, End: ve, Validated: validated})
 	}
 	return found
 }
@@ -612,49 +608,6 @@ func Entropy(s string) float64 {
 		}
 	}
 	return h
-}
-
-// Fingerprint is the sha256 of the exact value, in hex: it lets a user match
-// a finding to a key they hold without the key ever being written down.
-func Fingerprint(value string) string {
-	sum := sha256.Sum256([]byte(value))
-	return hex.EncodeToString(sum[:])
-}
-
-// Redact keeps enough of a value to recognise it and too little to use it.
-func Redact(category, value string) string {
-	if category == "pii" {
-		if at := strings.LastIndexByte(value, '@'); at > 0 {
-			first, _ := utf8.DecodeRuneInString(value)
-			return string(first) + "…" + value[at:]
-		}
-		digits := 0
-		for i := len(value) - 1; i >= 0 && digits < 4; i-- {
-			if value[i] >= '0' && value[i] <= '9' || value[i] == 'X' || value[i] == 'x' {
-				digits++
-				if digits == 4 {
-					return "…" + value[i:]
-				}
-			}
-		}
-		return "…"
-	}
-	// A known prefix (sk-proj-, ghp_, xoxb-) is shown; of the rest, at
-	// least 12 characters and two thirds stay hidden, so that the value
-	// cannot be guessed from what is shown and its fingerprint.
-	n := utf8.RuneCountInString(value)
-	prefix := 0
-	if i := strings.LastIndexAny(value[:min(len(value), 16)], "-_"); i >= 0 && i < 12 && n-i-1 >= 16 && lettersAndDashes(value[:i+1]) {
-		prefix = i + 1
-	}
-	rest := n - prefix
-	shown := rest - max(12, 2*rest/3)
-	if shown < 2 {
-		return firstRunes(value, prefix) + "…"
-	}
-	head := min(2, shown/2)
-	tail := min(4, shown-head)
-	return firstRunes(value, prefix+head) + "…" + lastRunes(value, tail)
 }
 
 func lettersAndDashes(s string) bool {

@@ -72,9 +72,11 @@ func (e *Engine) ScanReader(ctx context.Context, r io.Reader, path string, fn fu
 		wg.Wait()
 		close(done)
 	}()
-	// Emit in order: chunks finish out of order.
+	// Emit in order: chunks finish out of order. Keys over several lines
+	// are put together here, where the chunks come in order (pem.go).
 	pending := map[int]*chunk{}
 	next := 0
+	keys := pemBlocks{e: e, path: path}
 	for c := range done {
 		pending[c.seq] = c
 		for {
@@ -84,12 +86,13 @@ func (e *Engine) ScanReader(ctx context.Context, r io.Reader, path string, fn fu
 			}
 			delete(pending, next)
 			next++
-			for _, f := range c.found {
+			for _, f := range keys.chunk(c) {
 				fn(f)
 			}
 			free <- c.data[:0]
 		}
 	}
+	keys.flush(fn)
 	return <-readErr
 }
 

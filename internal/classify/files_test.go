@@ -93,7 +93,7 @@ func TestScanReaderError(t *testing.T) {
 
 // BenchmarkScanReader measures the streaming path on all cores.
 func BenchmarkScanReader(b *testing.B) {
-	e := Default()
+	e := Default().WithKey(testKey(b))
 	input := []byte(testInput(20000))
 	b.SetBytes(int64(len(input)))
 	for range b.N {

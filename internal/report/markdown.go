@@ -71,7 +71,7 @@ func (m *markdownWriter) Write(f *assess.Finding) error {
 		}
 	}
 	if len(f.Detections) > 0 && f.SameServerAs == "" {
-		b.WriteString("\n### What leaks (values redacted; fingerprint = SHA-256 of the exact value)\n\n| Kind | Where | Redacted | Fingerprint |\n|---|---|---|---|\n")
+		b.WriteString("\n### What leaks (values redacted; fingerprint = HMAC-SHA-256 of the exact value under the scanner's fingerprint key)\n\n| Kind | Where | Redacted | Fingerprint |\n|---|---|---|---|\n")
 		perKind := map[string]int{}
 		for _, d := range sortedDetections(f.Detections) {
 			if perKind[d.Kind]++; perKind[d.Kind] > 5 {

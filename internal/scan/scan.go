@@ -136,6 +136,10 @@ func (s Summary) Exit(failOn assess.Severity, interrupted bool) int {
 // found before a cancel has been emitted. The error is one that stopped the
 // scan as a whole (a resume file that does not match).
 func Run(ctx context.Context, cfg Config, targets iter.Seq2[target.Target, error], emit func(*assess.Finding)) (Summary, error) {
+	if !cfg.NoSample && cfg.Engine != nil && !cfg.Engine.Keyed() {
+		// Detections are told apart, and reported, by their fingerprints.
+		return Summary{}, errors.New("scan: the classify engine has no fingerprint key (use Engine.WithKey)")
+	}
 	s := &scanner{cfg: cfg, emit: emit, servers: map[string]*serverResult{}, batches: map[int]*batch{}, silent: map[netip.Addr]int{}}
 	if s.cfg.Warn == nil {
 		s.cfg.Warn = func(error) {}
