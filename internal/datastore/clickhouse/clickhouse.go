@@ -192,14 +192,20 @@ func (d Driver) Open(ctx context.Context, svc *datastore.Service, timeout time.D
 	if svc.Auth != datastore.AuthNone {
 		return nil, fmt.Errorf("%s: no proven access (auth %s)", svc.Endpoint, svc.Auth)
 	}
-	s := &session{svc: svc, timeout: timeout, limitsOK: true}
+	s := &session{svc: svc, timeout: timeout, limitsOK: true, mem: newMemBudget(svc.Endpoint.String(), datastore.SessionMemory)}
 	if svc.Protocol == "http" {
 		h := newHTTPConn(svc.Endpoint.Addr(), svc.TLS, svc.User, timeout)
+		h.mem = s.mem
 		s.open = func(context.Context) (conn, error) { return h, nil }
 	} else {
 		s.native = true
 		s.open = func(ctx context.Context) (conn, error) {
-			return dialNative(ctx, svc.Endpoint.Addr(), svc.TLS, svc.User, "", timeout)
+			n, err := dialNative(ctx, svc.Endpoint.Addr(), svc.TLS, svc.User, "", timeout)
+			if err != nil {
+				return nil, err
+			}
+			n.mem = s.mem
+			return n, nil
 		}
 	}
 	c, err := s.open(ctx)

@@ -101,8 +101,10 @@ func FuzzReadBlock(f *testing.F) {
 	f.Add(blockSeed(1, column{"a", "Array(String)", nil}))
 	f.Add(blockSeed(1, column{"s", "String", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}}))
 	f.Add(blockSeed(3, column{"s", "String", strs("cut")}))
+	f.Add(blockSeed(4, column{"n", "Nullable(String)", append([]byte{0, 1, 0, 1}, strs("a", "", "b", "")...)}))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := newWireReader(in)
+		r.mem = newMemBudget("fuzz", 1<<20)
 		b, err := readBlock(r)
 		if r.n > int64(len(in)) {
 			t.Fatalf("readBlock(%q) consumed %d bytes of %d", in, r.n, len(in))
@@ -119,10 +121,20 @@ func FuzzReadBlock(f *testing.F) {
 		if b.rows < 0 || b.rows > maxBlockRows || len(b.cols) > maxColumns {
 			t.Fatalf("readBlock(%q) = %d columns × %d rows, want within the caps", in, len(b.cols), b.rows)
 		}
+		// What the block holds was charged to the budget before it was
+		// allocated, and the budget was never overdrawn.
+		var cost int64
 		for c, col := range b.cols {
 			if len(col) != b.rows {
 				t.Fatalf("readBlock(%q): column %q has %d values, want %d", in, b.names[c], len(col), b.rows)
 			}
+			cost += int64(len(b.names[c]) + len(b.types[c]))
+			for _, v := range col {
+				cost += cellCost(v)
+			}
+		}
+		if cost > r.mem.held || r.mem.held > r.mem.limit {
+			t.Fatalf("readBlock(%q) holds %d bytes, charged %d of a budget of %d", in, cost, r.mem.held, r.mem.limit)
 		}
 	})
 }

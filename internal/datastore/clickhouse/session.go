@@ -27,25 +27,33 @@ type result struct {
 	rows      [][]string
 	bytes     int64
 	truncated bool
+	held      int64 // what rows cost in memory, charged to the session's budget
 }
 
-// add appends a block's rows; it reports false, keeping no more, once the
-// result holds queryRowCap rows. The cap is enforced here, not only asked of
-// the server: a hostile peer's one-byte values would otherwise cost tens of
-// bytes of memory each.
-func (r *result) add(b *block) bool {
-	for i := 0; i < b.rows; i++ {
-		if len(r.rows) >= queryRowCap {
-			r.truncated = true
-			return false
-		}
+// add appends a block's rows, charging mem for the rows before allocating
+// them (the cells' bytes were charged as they were read). It fails with
+// errReadBudget, keeping no more, once the result holds queryRowCap rows.
+// The cap is enforced here, not only asked of the server: a hostile peer's
+// one-byte values would otherwise cost tens of bytes of memory each.
+func (r *result) add(b *block, mem *memBudget) error {
+	n := min(b.rows, queryRowCap-len(r.rows))
+	if err := mem.charge(int64(n) * rowCost(len(b.cols))); err != nil {
+		return err
+	}
+	r.rows = slices.Grow(r.rows, n)
+	for i := range n {
 		row := make([]string, len(b.cols))
 		for c := range b.cols {
 			row[c] = b.cols[c][i]
 		}
 		r.rows = append(r.rows, row)
 	}
-	return true
+	r.held += rowsCost(r.rows[len(r.rows)-n:])
+	if n < b.rows {
+		r.truncated = true
+		return errReadBudget
+	}
+	return nil
 }
 
 // Bounds on every query a session runs; a Sample's own Limits narrow them.
@@ -63,7 +71,12 @@ const (
 var trace = os.Getenv("LEAKHOUND_TRACE") == "1"
 
 type session struct {
-	svc      *datastore.Service
+	svc *datastore.Service
+	// mem is what the session holds of its server's answers, shared by
+	// every query on every connection of the session (see memory.go).
+	mem      *memBudget
+	invHeld  int64 // of mem, what the inventory returned holds
+	rowsHeld int64 // of mem, what the last Sample returned holds
 	open     func(context.Context) (conn, error)
 	c        conn
 	native   bool
@@ -289,8 +302,8 @@ func probeFileName() string {
 // systemDatabases are summarised, not listed.
 var systemDatabases = map[string]bool{"system": true, "INFORMATION_SCHEMA": true, "information_schema": true}
 
-// Inventory implements datastore.Session.
-func (s *session) Inventory(ctx context.Context) (datastore.Inventory, error) {
+// inventory lists databases, tables and columns (Inventory wraps it).
+func (s *session) inventory(ctx context.Context) (datastore.Inventory, error) {
 	var inv datastore.Inventory
 	dbs, err := s.q(ctx, "SELECT name, engine FROM system.databases", nil, queryByteCap)
 	if err != nil {
@@ -468,12 +481,12 @@ func textColumns(t datastore.Table) []datastore.Column {
 	return out
 }
 
-// Sample implements datastore.Session. In a few passes over the table the
+// sample implements Sample (which wraps it). In a few passes over the table the
 // server finds which keywords and patterns occur and in how many rows, and
 // counts the rows matching each rule whose keywords occur; then it returns a
 // few rows per key present (rarest first) and a few at random. The rows
 // that matter in a million are read back, not the million.
-func (s *session) Sample(ctx context.Context, t datastore.Table, lim datastore.Limits) (datastore.Rows, error) {
+func (s *session) sample(ctx context.Context, t datastore.Table, lim datastore.Limits) (datastore.Rows, error) {
 	out := datastore.Rows{Counts: map[string]int64{}}
 	if !isLocalStorage(t.Engine) {
 		return out, nil

@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Protocol revisions that change what the native protocol carries. We
@@ -71,6 +72,16 @@ type wireReader struct {
 	r     *bufio.Reader
 	n     int64 // bytes consumed, for the read-back accounting
 	limit int64 // n may not pass it; 0: no limit
+	// mem, when set, is charged for every string and column before it is
+	// allocated: bytes read bound what is sent, not what it costs to hold.
+	mem *memBudget
+}
+
+func (w *wireReader) charge(n int64) error {
+	if w.mem == nil {
+		return nil
+	}
+	return w.mem.charge(n)
 }
 
 func (w *wireReader) over(k int64) bool { return w.limit > 0 && w.n+k > w.limit }
@@ -108,16 +119,39 @@ func (w *wireReader) str() (string, error) {
 	if w.over(int64(n)) {
 		return "", errReadBudget
 	}
+	if err := w.charge(int64(n)); err != nil {
+		return "", err
+	}
 	b := make([]byte, n)
 	if err := w.full(b); err != nil {
 		return "", err
 	}
-	return string(b), nil
+	return unsafeString(b), nil
+}
+
+// skipStr reads a string and keeps none of it.
+func (w *wireReader) skipStr() error {
+	n, err := w.uvarint()
+	if err != nil {
+		return err
+	}
+	if n > maxWireString {
+		return fmt.Errorf("string of %d bytes: %w", n, errWireTooLarge)
+	}
+	if w.over(int64(n)) {
+		return errReadBudget
+	}
+	k, err := w.r.Discard(int(n))
+	w.n += int64(k)
+	return err
 }
 
 func (w *wireReader) fixed(n int) ([]byte, error) {
 	if w.over(int64(n)) {
 		return nil, errReadBudget
+	}
+	if err := w.charge(int64(n)); err != nil {
+		return nil, err
 	}
 	b := make([]byte, n)
 	return b, w.full(b)
@@ -229,7 +263,7 @@ func readException(r *wireReader) (*ServerError, error) {
 		if e.Message, err = r.str(); err != nil {
 			return nil, err
 		}
-		if _, err = r.str(); err != nil { // stack trace: never shown
+		if err = r.skipStr(); err != nil { // stack trace: never shown
 			return nil, err
 		}
 		nested, err := r.ReadByte()
@@ -359,10 +393,18 @@ info:
 		// a block of a million one-byte cells is cut, not materialised.
 		return nil, errReadBudget
 	}
-	b := &block{rows: int(nr)}
 	if nc == 0 {
-		b.rows = 0 // rows without columns carry nothing
+		nr = 0 // rows without columns carry nothing
 	}
+	if r.mem != nil {
+		// The least the block costs held: its columns, and the rows they
+		// become, even if every value is empty. Refused before any of it
+		// is allocated.
+		if err := r.mem.check(int64(nc*nr)*stringHeader + int64(nr)*rowCost(int(nc))); err != nil {
+			return nil, err
+		}
+	}
+	b := &block{rows: int(nr)}
 	for range nc {
 		name, err := r.str()
 		if err != nil {
@@ -387,6 +429,29 @@ info:
 // queries return (we cast to String where a type is exotic) and fails
 // clearly on the rest.
 func readColumn(r *wireReader, typ string, n int) ([]string, error) {
+	if strings.HasPrefix(typ, "Nullable(") {
+		inner := strings.TrimSuffix(strings.TrimPrefix(typ, "Nullable("), ")")
+		if strings.HasPrefix(inner, "Nullable(") {
+			return nil, fmt.Errorf("bad type %q", printable([]byte(typ), 100)) // no server nests them; a peer could a million deep
+		}
+		nulls, err := r.fixed(n)
+		if err != nil {
+			return nil, err
+		}
+		vals, err := readColumn(r, inner, n)
+		if err != nil {
+			return nil, err
+		}
+		for i := range vals {
+			if nulls[i] != 0 {
+				vals[i] = `\N`
+			}
+		}
+		return vals, nil
+	}
+	if err := r.charge(int64(n) * stringHeader); err != nil {
+		return nil, err
+	}
 	out := make([]string, n)
 	switch {
 	case typ == "String":
@@ -408,39 +473,32 @@ func readColumn(r *wireReader, typ string, n int) ([]string, error) {
 			if err != nil {
 				return nil, err
 			}
-			out[i] = strings.TrimRight(string(b), "\x00")
+			out[i] = strings.TrimRight(unsafeString(b), "\x00")
 		}
 		return out, nil
-	case strings.HasPrefix(typ, "Nullable("):
-		inner := strings.TrimSuffix(strings.TrimPrefix(typ, "Nullable("), ")")
-		nulls, err := r.fixed(n)
-		if err != nil {
-			return nil, err
-		}
-		vals, err := readColumn(r, inner, n)
-		if err != nil {
-			return nil, err
-		}
-		for i := range vals {
-			if nulls[i] != 0 {
-				vals[i] = `\N`
-			}
-		}
-		return vals, nil
 	}
 	width, conv := numeric(typ)
 	if width == 0 {
 		return nil, fmt.Errorf("type %q is not decoded here", typ)
 	}
+	var buf [8]byte
 	for i := range out {
-		b, err := r.fixed(width)
-		if err != nil {
+		if err := r.full(buf[:width]); err != nil {
 			return nil, err
 		}
-		out[i] = conv(b)
+		s := conv(buf[:width])
+		if err := r.charge(int64(len(s))); err != nil {
+			return nil, err
+		}
+		out[i] = s
 	}
 	return out, nil
 }
+
+// unsafeString returns b as a string without copying it; b must never be
+// written again. Decoded values are each allocated once, so each costs
+// what it is charged.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func numeric(typ string) (int, func([]byte) string) {
 	le := binary.LittleEndian
