@@ -69,6 +69,35 @@ func Safe(s string) string {
 	return b.String()
 }
 
+// certSummary is one line on a server's certificate: who vouches for it,
+// whom it names, until when, and its fingerprint to compare it by.
+func certSummary(c *datastore.Cert) string {
+	var parts []string
+	if c.SelfSigned {
+		parts = append(parts, "self-signed")
+	} else {
+		parts = append(parts, "issued by "+Safe(clip(c.Issuer, 60)))
+	}
+	parts = append(parts, "subject "+Safe(clip(c.Subject, 60)))
+	parts = append(parts, "expires "+c.NotAfter.UTC().Format("2006-01-02"))
+	sum := c.SHA256
+	if len(sum) > 16 {
+		sum = sum[:16] + "…"
+	}
+	return strings.Join(append(parts, "sha256 "+Safe(sum)), ", ")
+}
+
+// clip keeps the first n runes of s, marking a cut with an ellipsis.
+func clip(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i] + "…"
+		}
+		n--
+	}
+	return s
+}
+
 func count(n int64) string {
 	if n < 0 {
 		return "?"
@@ -144,6 +173,12 @@ func (t *textWriter) Write(f *assess.Finding) error {
 		fmt.Fprintf(&b, "  name %s", Safe(f.DisplayName))
 	}
 	fmt.Fprintf(&b, "\n  auth: %s\n", f.Auth)
+	if f.TLSCert != nil {
+		fmt.Fprintf(&b, "  tls: %s\n", certSummary(f.TLSCert))
+	}
+	for _, n := range f.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", Safe(clip(n, 300)))
+	}
 	if p := f.Privileges; p != nil {
 		level := "0 or 2"
 		if p.ReadonlyLevel >= 0 {

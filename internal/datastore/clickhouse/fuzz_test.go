@@ -162,7 +162,9 @@ func FuzzReadHelloAndException(f *testing.F) {
 		if err == nil && (len(info.Name) > maxWireString || len(info.Timezone) > maxWireString || len(info.DisplayName) > maxWireString) {
 			t.Fatalf("readHello(%q) = strings over the cap", in)
 		}
-		_ = info.version()
+		if v, ok := info.version(); ok && (len(v) > 20 || !versionRe.MatchString(v)) {
+			t.Fatalf("readHello(%q) = version %q, accepted", in, v)
+		}
 
 		r = newWireReader(in)
 		e, err := readException(r)

@@ -115,7 +115,7 @@ func replyOnce(payload []byte) func(net.Conn) {
 		if _, err := c.Write(payload); err != nil {
 			return
 		}
-		c.(*net.TCPConn).CloseWrite()
+		c.(interface{ CloseWrite() error }).CloseWrite() // TCP and TLS alike
 		io.Copy(io.Discard, c)
 	}
 }

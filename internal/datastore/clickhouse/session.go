@@ -105,7 +105,7 @@ func (s *session) q(ctx context.Context, sql string, extra []setting, maxBytes i
 	var settings []setting
 	if s.limitsOK {
 		settings = append(settings,
-			setting{"max_execution_time", strconv.Itoa(int(timeout / time.Second))},
+			setting{"max_execution_time", executionSeconds(timeout)},
 			setting{"max_result_rows", strconv.Itoa(queryRowCap)},
 			setting{"max_result_bytes", strconv.Itoa(queryByteCap)},
 			setting{"result_overflow_mode", "break"},
@@ -150,7 +150,7 @@ func (s *session) q(ctx context.Context, sql string, extra []setting, maxBytes i
 		s.profileReadonly = true
 		return s.q(ctx, sql, extra, maxBytes)
 	}
-	if s.limitsOK && errors.As(err, &se) && se.Code == 164 && strings.Contains(strings.ToLower(se.Message), "setting") {
+	if s.limitsOK && errors.As(err, &se) && refusesSettings(se) {
 		s.limitsOK = false
 		return s.q(ctx, sql, extra, maxBytes)
 	}

@@ -176,13 +176,18 @@ type serverInfo struct {
 	DisplayName string
 }
 
-func (s serverInfo) version() string {
-	if s.Patch > 0 {
-		return fmt.Sprintf("%d.%d.%d", s.Major, s.Minor, s.Patch)
+// version returns the server's version as clickhouse-client prints it, and
+// whether it is one a ClickHouse release could have: the numbers of a
+// Hello are the peer's to choose, up to 2^64-1 each.
+func (s serverInfo) version() (string, bool) {
+	third := s.Patch
+	if third == 0 {
+		// Before revision 54401 the patch level is not sent; the revision
+		// stands in for it, as clickhouse-client prints it.
+		third = s.Revision
 	}
-	// Before revision 54401 the patch level is not sent; the revision
-	// stands in for it, as clickhouse-client prints it.
-	return fmt.Sprintf("%d.%d.%d", s.Major, s.Minor, s.Revision)
+	v := fmt.Sprintf("%d.%d.%d", s.Major, s.Minor, third)
+	return v, versionRe.MatchString(v)
 }
 
 // ServerError is an exception a ClickHouse server sent.
