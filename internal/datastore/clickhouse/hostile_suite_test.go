@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -21,11 +22,15 @@ import (
 // adding itself to hostileCases (from any _test.go file, in an init func if
 // need be); it runs in the child with nothing else in the process.
 
-// hostileCase is one attack. budget is what the attack may cost in time:
-// the case is given it and must return within a few times it.
+// hostileCase is one attack.
 type hostileCase struct {
+	// budget is what the attack may cost in time: the case is given it
+	// and must return within a few times it.
 	budget time.Duration
-	run    func(t *testing.T, budget time.Duration)
+	// servers is how many sessions the case holds open at once (0: one);
+	// each may cost the process hostileRSSPerServer.
+	servers int
+	run     func(t *testing.T, budget time.Duration)
 }
 
 // hostileCaseEnv names the case a child process runs.
@@ -36,27 +41,27 @@ const hostileCaseEnv = "LEAKHOUND_HOSTILE_CASE"
 const hostileQueryTimeout = 5 * time.Second
 
 var hostileCases = map[string]hostileCase{
-	"native blocks of 4096 empty-string columns × 512 rows": {30 * time.Second, func(t *testing.T, budget time.Duration) {
+	"native blocks of 4096 empty-string columns × 512 rows": {budget: 30 * time.Second, run: func(t *testing.T, budget time.Duration) {
 		s := startFake(t, endlessNative(wideEmptyBlock()))
 		assessHostile(t, nativeService(s.endpoint()), budget)
 	}},
-	"native block header of 2^31 columns × 2^31 rows": {30 * time.Second, func(t *testing.T, budget time.Duration) {
+	"native block header of 2^31 columns × 2^31 rows": {budget: 30 * time.Second, run: func(t *testing.T, budget time.Duration) {
 		s := startFake(t, endlessNative(blockHeader(1<<31, 1<<31).b))
 		assessHostile(t, nativeService(s.endpoint()), budget)
 	}},
-	"native block header of 4096 columns × 2^20 rows": {30 * time.Second, func(t *testing.T, budget time.Duration) {
+	"native block header of 4096 columns × 2^20 rows": {budget: 30 * time.Second, run: func(t *testing.T, budget time.Duration) {
 		s := startFake(t, endlessNative(blockHeader(maxColumns, maxBlockRows).b))
 		assessHostile(t, nativeService(s.endpoint()), budget)
 	}},
-	"HTTP lines of 4095 tabs": {30 * time.Second, func(t *testing.T, budget time.Duration) {
+	"HTTP lines of 4095 tabs": {budget: 30 * time.Second, run: func(t *testing.T, budget time.Duration) {
 		ep := endlessHTTP(t, bytes.Repeat([]byte("\t"), 4095))
 		assessHostile(t, httpService(ep), budget)
 	}},
-	"HTTP endless body": {30 * time.Second, func(t *testing.T, budget time.Duration) {
+	"HTTP endless body": {budget: 30 * time.Second, run: func(t *testing.T, budget time.Duration) {
 		ep := endlessHTTP(t, []byte("a\tb"))
 		assessHostile(t, httpService(ep), budget)
 	}},
-	"three hostile servers assessed at once": {30 * time.Second, func(t *testing.T, budget time.Duration) {
+	"three hostile servers assessed at once": {budget: 30 * time.Second, servers: 3, run: func(t *testing.T, budget time.Duration) {
 		svcs := []*datastore.Service{
 			nativeService(startFake(t, endlessNative(wideEmptyBlock())).endpoint()),
 			nativeService(startFake(t, endlessNative(wideEmptyBlock())).endpoint()),
@@ -68,16 +73,56 @@ var hostileCases = map[string]hostileCase{
 		}
 		wg.Wait()
 	}},
-	"probe of a tarpit": {300 * time.Millisecond, func(t *testing.T, budget time.Duration) {
+	"native blocks of 64 empty-string columns × 4096 rows": {budget: 30 * time.Second, run: func(t *testing.T, budget time.Duration) {
+		assessHostile(t, nativeService(startFake(t, endlessNative(narrowEmptyBlock())).endpoint()), budget)
+	}},
+	"three servers of blocks each within the budget, at once": {budget: 30 * time.Second, servers: 3, run: func(t *testing.T, budget time.Duration) {
+		var wg sync.WaitGroup
+		for range 3 {
+			svc := nativeService(startFake(t, endlessNative(narrowEmptyBlock())).endpoint())
+			wg.Go(func() { assessHostile(t, svc, budget) })
+		}
+		wg.Wait()
+	}},
+	"probe of a tarpit": {budget: 300 * time.Millisecond, run: func(t *testing.T, budget time.Duration) {
 		s := startFake(t, tarpit)
 		if svc, _ := probe(t, s.endpoint(), budget); svc != nil {
 			t.Errorf("Probe(%s) = %+v, want no service from a tarpit", s.endpoint(), svc)
 		}
 	}},
-	"probe of a 10 MB HTTP header": {5 * time.Second, func(t *testing.T, budget time.Duration) {
+	"probe of a 10 MB HTTP header": {budget: 5 * time.Second, run: func(t *testing.T, budget time.Duration) {
 		s := startFake(t, gigantic)
 		if svc, _ := probe(t, s.endpoint(), budget); svc != nil {
 			t.Errorf("Probe(%s) = %+v, want no service", s.endpoint(), svc)
+		}
+	}},
+	"probe of exceptions nested 2^30 deep": {budget: 2 * time.Second, run: func(t *testing.T, budget time.Duration) {
+		s := startFake(t, func(c net.Conn) {
+			c.SetDeadline(time.Now().Add(hangGuard))
+			buf := make([]byte, 64<<10)
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+			w := bufio.NewWriterSize(c, 64<<10)
+			w.WriteByte(serverException)
+			io.Copy(w, &nestedExceptions{n: 1 << 30})
+			w.Flush()
+		})
+		if svc, _ := probe(t, s.endpoint(), budget); svc != nil {
+			t.Errorf("Probe(%s) = %+v, want no service", s.endpoint(), svc)
+		}
+	}},
+	"probes of every garbage Hello, one after another": {budget: 2 * time.Second, run: func(t *testing.T, budget time.Duration) {
+		for name, payload := range garbage() {
+			s := startFake(t, replyOnce(payload))
+			if svc, _ := probe(t, s.endpoint(), budget); svc != nil {
+				t.Errorf("Probe(%s) answering %s = %+v, want no service", s.endpoint(), name, svc)
+			}
+		}
+	}},
+	"every hostile query reply, one after another": {budget: 5 * time.Second, run: func(t *testing.T, budget time.Duration) {
+		for _, tc := range hostileReplies() {
+			assessHostile(t, nativeService(startFake(t, endlessNative(tc.reply)).endpoint()), budget)
 		}
 	}},
 }
@@ -146,6 +191,19 @@ func wideEmptyBlock() []byte {
 		w.str(fmt.Sprintf("c%d", c))
 		w.str("String")
 		w.b = append(w.b, make([]byte, rows)...) // each value: length 0
+	}
+	return w.b
+}
+
+// narrowEmptyBlock is a Data packet of 64 String columns × 4096 rows of
+// empty strings: 260 KB on the wire, 8 MB held, within the budget alone.
+func narrowEmptyBlock() []byte {
+	const cols, rows = 64, 4096
+	w := blockHeader(cols, rows)
+	for c := range cols {
+		w.str(fmt.Sprintf("c%d", c))
+		w.str("String")
+		w.b = append(w.b, make([]byte, rows)...)
 	}
 	return w.b
 }
