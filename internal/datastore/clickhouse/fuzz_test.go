@@ -86,10 +86,19 @@ func TestReadBlock(t *testing.T) {
 			t.Errorf("readBlock(%q) = %v, want %q", tc.in, err, tc.cols)
 			continue
 		}
-		if !slices.Equal(b.types, tc.types) || !slices.EqualFunc(b.cols, tc.cols, slices.Equal) {
-			t.Errorf("readBlock(%q) = types %q values %q, want %q %q", tc.in, b.types, b.cols, tc.types, tc.cols)
+		if cols := columns(b); !slices.Equal(b.types, tc.types) || !slices.EqualFunc(cols, tc.cols, slices.Equal) {
+			t.Errorf("readBlock(%q) = types %q values %q, want %q %q", tc.in, b.types, cols, tc.types, tc.cols)
 		}
 	}
+}
+
+// columns returns b's values column by column.
+func columns(b *block) [][]string {
+	var out [][]string
+	for c := range b.names {
+		out = append(out, b.column(c))
+	}
+	return out
 }
 
 func FuzzReadBlock(f *testing.F) {
@@ -115,23 +124,24 @@ func FuzzReadBlock(f *testing.F) {
 			}
 			return
 		}
-		if len(b.names) != len(b.types) || len(b.names) != len(b.cols) {
-			t.Fatalf("readBlock(%q) = %d names, %d types, %d columns, want equal counts", in, len(b.names), len(b.types), len(b.cols))
+		if len(b.names) != len(b.types) {
+			t.Fatalf("readBlock(%q) = %d names, %d types, want equal counts", in, len(b.names), len(b.types))
 		}
-		if b.rows < 0 || b.rows > maxBlockRows || len(b.cols) > maxColumns {
-			t.Fatalf("readBlock(%q) = %d columns × %d rows, want within the caps", in, len(b.cols), b.rows)
+		if b.rows < 0 || b.rows > maxBlockRows || len(b.names) > maxColumns {
+			t.Fatalf("readBlock(%q) = %d columns × %d rows, want within the caps", in, len(b.names), b.rows)
 		}
-		// What the block holds was charged to the budget before it was
-		// allocated, and the budget was never overdrawn.
-		var cost int64
-		for c, col := range b.cols {
-			if len(col) != b.rows {
-				t.Fatalf("readBlock(%q): column %q has %d values, want %d", in, b.names[c], len(col), b.rows)
-			}
+		if len(b.cells) != b.rows*len(b.names) {
+			t.Fatalf("readBlock(%q) = %d values for %d columns × %d rows", in, len(b.cells), len(b.names), b.rows)
+		}
+		// What the block holds, its rows once they are taken included, was
+		// charged to the budget before it was allocated, and the budget
+		// was never overdrawn.
+		cost := int64(b.rows) * sliceHeader
+		for c := range b.names {
 			cost += int64(len(b.names[c]) + len(b.types[c]))
-			for _, v := range col {
-				cost += cellCost(v)
-			}
+		}
+		for _, v := range b.cells {
+			cost += cellCost(v)
 		}
 		if cost > r.mem.held || r.mem.held > r.mem.limit {
 			t.Fatalf("readBlock(%q) holds %d bytes, charged %d of a budget of %d", in, cost, r.mem.held, r.mem.limit)
@@ -228,6 +238,10 @@ func FuzzParseTSV(f *testing.F) {
 		}
 		if errPart == nil && errFull == nil && len(part.rows) > len(full.rows) {
 			t.Fatalf("parseTSV(%q, truncated) = %d rows, more than the %d of the whole", in, len(part.rows), len(full.rows))
+		}
+		// What the rows hold was charged to the memory budget.
+		if errFull == nil && full.held < rowsCost(full.rows) {
+			t.Fatalf("parseTSV(%q) = rows holding %d bytes, charged %d", in, rowsCost(full.rows), full.held)
 		}
 
 		// The input as rows (split at 0x1E) of fields (split at 0x1F),

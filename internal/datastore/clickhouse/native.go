@@ -203,12 +203,9 @@ func (n *nativeConn) readReply(res *result, mem *memBudget) error {
 				mem.reset(mark) // read to stay in step, not kept
 				continue
 			}
-			// The block's columns are dropped once its rows are taken:
-			// from here its cells are held by the rows alone.
-			held := res.held
-			err = res.add(b, mem)
-			mem.reset(mark + res.held - held)
-			if err != nil {
+			// The rows keep the whole block, what it was charged included.
+			res.held += mem.mark() - mark
+			if err := res.add(b); err != nil {
 				return err
 			}
 		case serverException:

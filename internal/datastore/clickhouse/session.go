@@ -30,25 +30,17 @@ type result struct {
 	held      int64 // what rows cost in memory, charged to the session's budget
 }
 
-// add appends a block's rows, charging mem for the rows before allocating
-// them (the cells' bytes were charged as they were read). It fails with
-// errReadBudget, keeping no more, once the result holds queryRowCap rows.
-// The cap is enforced here, not only asked of the server: a hostile peer's
-// one-byte values would otherwise cost tens of bytes of memory each.
-func (r *result) add(b *block, mem *memBudget) error {
+// add appends a block's rows, which share the block's cells (charged as
+// the block was read). It fails with errReadBudget, keeping no more, once
+// the result holds queryRowCap rows. The cap is enforced here, not only
+// asked of the server: a hostile peer's one-byte values would otherwise
+// cost tens of bytes of memory each.
+func (r *result) add(b *block) error {
 	n := min(b.rows, queryRowCap-len(r.rows))
-	if err := mem.charge(int64(n) * rowCost(len(b.cols))); err != nil {
-		return err
-	}
 	r.rows = slices.Grow(r.rows, n)
 	for i := range n {
-		row := make([]string, len(b.cols))
-		for c := range b.cols {
-			row[c] = b.cols[c][i]
-		}
-		r.rows = append(r.rows, row)
+		r.rows = append(r.rows, b.row(i))
 	}
-	r.held += rowsCost(r.rows[len(r.rows)-n:])
 	if n < b.rows {
 		r.truncated = true
 		return errReadBudget

@@ -348,12 +348,30 @@ func encodeEmptyBlock(w *wireWriter) {
 }
 
 // block is one decoded data block, every value rendered as text the way
-// ClickHouse's TabSeparated output would show it, unescaped.
+// ClickHouse's TabSeparated output would show it, unescaped. Its values are
+// stored row by row in one array, so that its rows are views of it rather
+// than copies: a cell costs one string header, not one in a column and
+// another in a row.
 type block struct {
 	names []string
 	types []string
-	cols  [][]string // cols[c][row]
+	cells []string // cells[row*len(names)+column]
 	rows  int
+}
+
+// row returns row i of b; it shares b's cells.
+func (b *block) row(i int) []string {
+	nc := len(b.names)
+	return b.cells[i*nc : (i+1)*nc : (i+1)*nc]
+}
+
+// column returns a copy of column c of b.
+func (b *block) column(c int) []string {
+	out := make([]string, b.rows)
+	for i := range out {
+		out[i] = b.cells[i*len(b.names)+c]
+	}
+	return out
 }
 
 func readBlock(r *wireReader) (*block, error) {
@@ -401,16 +419,14 @@ info:
 	if nc == 0 {
 		nr = 0 // rows without columns carry nothing
 	}
-	if r.mem != nil {
-		// The least the block costs held: its columns, and the rows they
-		// become, even if every value is empty. Refused before any of it
-		// is allocated.
-		if err := r.mem.check(int64(nc*nr)*stringHeader + int64(nr)*rowCost(int(nc))); err != nil {
-			return nil, err
-		}
+	// The least the block costs held: a string header a cell, and a slice
+	// header a row once its rows are taken, even if every value is empty.
+	// Refused or charged before any of it is allocated.
+	if err := r.charge(int64(nc*nr)*stringHeader + int64(nr)*sliceHeader); err != nil {
+		return nil, err
 	}
-	b := &block{rows: int(nr)}
-	for range nc {
+	b := &block{rows: int(nr), cells: make([]string, nc*nr)}
+	for c := range int(nc) {
 		name, err := r.str()
 		if err != nil {
 			return nil, err
@@ -419,85 +435,88 @@ info:
 		if err != nil {
 			return nil, err
 		}
-		vals, err := readColumn(r, typ, int(nr))
-		if err != nil {
+		if err := readColumn(r, typ, columnCells{b.cells, c, int(nc), int(nr)}); err != nil {
 			return nil, fmt.Errorf("column %q of type %s: %w", name, typ, err)
 		}
 		b.names = append(b.names, name)
 		b.types = append(b.types, typ)
-		b.cols = append(b.cols, vals)
 	}
 	return b, nil
 }
 
-// readColumn decodes n values of one column. It knows the types our own
+// columnCells is where the values of one column of a block go: value i at
+// cells[i*stride+offset].
+type columnCells struct {
+	cells          []string
+	offset, stride int
+	n              int
+}
+
+func (c columnCells) set(i int, v string) { c.cells[i*c.stride+c.offset] = v }
+
+// readColumn decodes the values of one column. It knows the types our own
 // queries return (we cast to String where a type is exotic) and fails
-// clearly on the rest.
-func readColumn(r *wireReader, typ string, n int) ([]string, error) {
-	if strings.HasPrefix(typ, "Nullable(") {
-		inner := strings.TrimSuffix(strings.TrimPrefix(typ, "Nullable("), ")")
-		if strings.HasPrefix(inner, "Nullable(") {
-			return nil, fmt.Errorf("bad type %q", printable([]byte(typ), 100)) // no server nests them; a peer could a million deep
-		}
-		nulls, err := r.fixed(n)
-		if err != nil {
-			return nil, err
-		}
-		vals, err := readColumn(r, inner, n)
-		if err != nil {
-			return nil, err
-		}
-		for i := range vals {
-			if nulls[i] != 0 {
-				vals[i] = `\N`
-			}
-		}
-		return vals, nil
-	}
-	if err := r.charge(int64(n) * stringHeader); err != nil {
-		return nil, err
-	}
-	out := make([]string, n)
+// clearly on the rest. The cells' headers are charged with the block; the
+// bytes of each value are charged as it is read.
+func readColumn(r *wireReader, typ string, col columnCells) error {
 	switch {
 	case typ == "String":
-		for i := range out {
+		for i := range col.n {
 			s, err := r.str()
 			if err != nil {
-				return nil, err
+				return err
 			}
-			out[i] = s
+			col.set(i, s)
 		}
-		return out, nil
+		return nil
 	case strings.HasPrefix(typ, "FixedString("):
 		w, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(typ, "FixedString("), ")"))
 		if err != nil || w <= 0 || w > maxWireString {
-			return nil, fmt.Errorf("bad type %q", typ)
+			return fmt.Errorf("bad type %q", typ)
 		}
-		for i := range out {
+		for i := range col.n {
 			b, err := r.fixed(w)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			out[i] = strings.TrimRight(unsafeString(b), "\x00")
+			col.set(i, strings.TrimRight(unsafeString(b), "\x00"))
 		}
-		return out, nil
+		return nil
+	case strings.HasPrefix(typ, "Nullable("):
+		inner := strings.TrimSuffix(strings.TrimPrefix(typ, "Nullable("), ")")
+		if strings.HasPrefix(inner, "Nullable(") {
+			return fmt.Errorf("bad type %q", printable([]byte(typ), 100)) // no server nests them; a peer could a million deep
+		}
+		nulls, err := r.fixed(col.n)
+		if err != nil {
+			return err
+		}
+		if err := readColumn(r, inner, col); err != nil {
+			return err
+		}
+		for i, null := range nulls {
+			if null != 0 {
+				col.set(i, `\N`)
+			}
+		}
+		return nil
 	}
 	width, conv := numeric(typ)
 	if width == 0 {
-		return nil, fmt.Errorf("type %q is not decoded here", typ)
+		return fmt.Errorf("type %q is not decoded here", typ)
 	}
 	var buf [8]byte
-	for i := range out {
+	for i := range col.n {
 		if err := r.full(buf[:width]); err != nil {
-			return nil, err
+			return err
 		}
 		s := conv(buf[:width])
 		if err := r.charge(int64(len(s))); err != nil {
-			return nil, err
+			return err
 		}
-		out[i] = s
+		col.set(i, s)
 	}
-	return out, nil
+	return nil
 }
 
 // unsafeString returns b as a string without copying it; b must never be
