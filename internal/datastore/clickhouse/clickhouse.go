@@ -127,16 +127,15 @@ func probeHTTP(ctx context.Context, ep datastore.Endpoint, useTLS bool, timeout 
 	h := newHTTPConn(ep.Addr(), useTLS, probeUser, timeout)
 	defer h.close()
 	a, b := rand.IntN(1<<20), rand.IntN(1<<20)
-	q := url.Values{"query": {fmt.Sprintf("SELECT version(), timezone(), %d + %d FORMAT TabSeparated", a, b)}}
+	question := fmt.Sprintf("SELECT version(), timezone(), %d + %d FORMAT TabSeparated", a, b)
+	q := url.Values{"query": {question}}
 	// The probe carries limits as every query does; a readonly=1 profile
 	// refuses them, and is asked again without (the client-side caps hold).
 	limited := url.Values{
+		"query":              {question},
 		"max_execution_time": {executionSeconds(timeout)},
 		"max_result_rows":    {"10"},
 		"max_result_bytes":   {strconv.Itoa(probeResultBytes)},
-	}
-	for k, v := range q {
-		limited[k] = v
 	}
 	resp, err := h.get(ctx, limited.Encode(), probeResultBytes)
 	if err == nil && resp.status != 200 {

@@ -22,6 +22,7 @@ import (
 // httpConn runs queries over ClickHouse's HTTP interface. Only GET is ever
 // used: ClickHouse itself refuses writes on GET (it forces readonly).
 type httpConn struct {
+	addr    string // ip:port
 	base    string // scheme://ip:port/
 	client  *http.Client
 	user    string
@@ -53,6 +54,7 @@ func newHTTPConn(addr string, useTLS bool, user string, timeout time.Duration) *
 		Proxy:                  nil, // a scanner must reach the target itself, never via an environment proxy
 	}
 	return &httpConn{
+		addr:    addr,
 		base:    scheme + "://" + addr + "/",
 		client:  &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		user:    user,
@@ -141,7 +143,7 @@ func (h *httpConn) query(ctx context.Context, sql string, settings []setting, ma
 	}
 	mem := h.mem
 	if mem == nil {
-		mem = newMemBudget(strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(h.base, "http://"), "https://"), "/"), datastore.SessionMemory)
+		mem = newMemBudget(h.addr, datastore.SessionMemory)
 	}
 	mark := mem.mark()
 	var res *result
@@ -217,23 +219,33 @@ func scanTSV(r io.Reader, more func() bool, mem *memBudget) (*result, error) {
 	res := &result{}
 	br := bufio.NewReaderSize(r, 64<<10)
 	cells := 0
-	var long []byte    // a line longer than br's buffer, as it is assembled
+	var long []byte // a line longer than br's buffer, as it is assembled
+	extend := func(chunk []byte) error {
+		if need := len(long) + len(chunk); need > cap(long) {
+			grown := max(need, 2*cap(long))
+			if err := mem.charge(int64(grown)); err != nil {
+				return err
+			}
+			long = append(make([]byte, 0, grown), long...)
+		}
+		long = append(long, chunk...)
+		return nil
+	}
 	var suspect []byte // the last line, if it may be an exception the server appended
 	for {
 		chunk, err := br.ReadSlice('\n')
 		res.bytes += int64(len(chunk))
 		if errors.Is(err, bufio.ErrBufferFull) {
-			if int64(cap(long)) < int64(len(long)+len(chunk)) {
-				if err := mem.charge(int64(max(len(long)+len(chunk), 2*cap(long)))); err != nil {
-					return nil, err
-				}
+			if err := extend(chunk); err != nil {
+				return nil, err
 			}
-			long = append(long, chunk...)
 			continue
 		}
 		line := chunk
 		if len(long) > 0 {
-			long = append(long, chunk...)
+			if err := extend(chunk); err != nil {
+				return nil, err
+			}
 			line = long
 		}
 		if err == io.EOF {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/leakhound/leakhound/internal/datastore"
@@ -108,6 +109,11 @@ func (s *session) Sample(ctx context.Context, t datastore.Table, lim datastore.L
 	s.rowsHeld = 0
 	s.mem.reset(s.invHeld)
 	rows, err := s.sample(ctx, t, lim)
+	for i, v := range rows.Values {
+		// A row read natively is a view of its whole block: a copy of its
+		// headers lets the block go, so that what is held is what is kept.
+		rows.Values[i] = slices.Clone(v)
+	}
 	s.rowsHeld = rowsCost(rows.Values)
 	s.mem.reset(s.invHeld + s.rowsHeld)
 	return rows, err

@@ -149,3 +149,21 @@ func TestReadBlockRefusedBeforeAllocation(t *testing.T) {
 		})
 	}
 }
+
+// Lines longer than the read buffer are assembled whole, within the budget.
+func TestParseTSVLongLines(t *testing.T) {
+	long := strings.Repeat("x", 200<<10)
+	body := []byte("a\t" + long + "\nb\tc\n" + long)
+	res, err := parseTSV(body, false)
+	if err != nil || len(res.rows) != 3 || res.rows[0][1] != long || res.rows[1][1] != "c" || res.rows[2][0] != long {
+		t.Fatalf("parseTSV(lines of %d bytes) = %d rows, %v, want 3 rows, the long values whole", len(long), len(res.rows), err)
+	}
+	res, err = parseTSV(body, true)
+	if err != nil || len(res.rows) != 2 || !res.truncated {
+		t.Errorf("parseTSV(lines of %d bytes, truncated) = %d rows, %v, want 2 rows, truncated", len(long), len(res.rows), err)
+	}
+	r := bytes.NewReader(body)
+	if _, err := readTSV(r, int64(len(body)), newMemBudget("127.0.0.1:8123", 100<<10)); err == nil || !strings.Contains(err.Error(), "127.0.0.1:8123") {
+		t.Errorf("readTSV(lines of %d bytes) with a budget of 100 KiB = %v, want an error naming the server", len(long), err)
+	}
+}

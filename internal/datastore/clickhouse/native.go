@@ -42,7 +42,6 @@ func dialNativeCert(ctx context.Context, addr string, useTLS bool, user, passwor
 	if err != nil {
 		return nil, nil, err
 	}
-	// The handshake may read at most a few strings, each capped.
 	n := &nativeConn{c: c, timeout: timeout}
 	n.setDeadline(ctx)
 	if useTLS {
@@ -65,6 +64,7 @@ func dialNativeCert(ctx context.Context, addr string, useTLS bool, user, passwor
 // hello says Hello as user and reads the server's answer.
 func (n *nativeConn) hello(user, password string) (*nativeConn, error) {
 	c := n.c
+	// The handshake may read at most a few strings, each capped.
 	n.r = &wireReader{r: bufio.NewReaderSize(c, 64<<10), limit: 4 * maxWireString}
 	if _, err := c.Write(encodeHello(user, password)); err != nil {
 		c.Close()
