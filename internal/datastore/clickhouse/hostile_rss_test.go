@@ -18,12 +18,12 @@ import (
 // The fixed memory bound a hostile case is held to, for the whole child
 // process, test binary and fake servers included: a base, and for each
 // server assessed at once its session's budget twice over, since Go's
-// collector lets garbage grow as large as what is live before it runs
-// (and a query over the budget leaves all it held as garbage). Before
-// cells were budgeted, one server of empty strings took 2.2 GB and three
-// took 4.9 GB; now a case of one server is bound to 224 MB, of three to 480.
+// collector lets garbage grow as large as what is live before it runs.
+// Before cells were budgeted, one server of empty strings took 2.2 GB and
+// three took 4.9 GB; now a case of one server is bound to 192 MB, of three
+// to 448 (and takes about 80 and 210).
 const (
-	hostileRSSBase      = 96 << 20
+	hostileRSSBase      = 64 << 20
 	hostileRSSPerServer = 2 * datastore.SessionMemory
 )
 

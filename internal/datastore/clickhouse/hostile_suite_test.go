@@ -18,9 +18,10 @@ import (
 
 // The hostile-peer suite: each case is one attack, run in a child process
 // of its own so that the parent (TestHostilePeakRSS) can read the child's
-// peak RSS from the kernel and hold it to one fixed bound. A case joins by
-// adding itself to hostileCases (from any _test.go file, in an init func if
-// need be); it runs in the child with nothing else in the process.
+// peak RSS from the kernel and hold it to a fixed bound (see peakRSS) and
+// its time to a few times its budget. A case joins by adding itself to
+// hostileCases (from any _test.go file, in an init func); it runs in the
+// child with nothing else in the process.
 
 // hostileCase is one attack.
 type hostileCase struct {
