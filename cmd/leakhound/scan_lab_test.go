@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/leakhound/leakhound/internal/assess"
 	"github.com/leakhound/leakhound/internal/classify"
@@ -384,6 +385,10 @@ func TestScanTLSServer(t *testing.T) {
 		}
 		if slices.ContainsFunc(f.Remediation, func(r string) bool { return strings.Contains(r, "Serve only TLS") }) {
 			t.Errorf("%d: remediation asks a TLS-only server for TLS: %q", f.Port, f.Remediation)
+		}
+		// The lab's certificate is its own, one for both ports.
+		if c := f.TLSCert; c == nil || !c.SelfSigned || len(c.SHA256) != 64 || fs[0].TLSCert == nil || c.SHA256 != fs[0].TLSCert.SHA256 || !c.NotAfter.After(time.Now()) {
+			t.Errorf("%d: tls_cert = %+v, want the lab's self-signed certificate, still valid, the same on both ports", f.Port, c)
 		}
 	}
 	if tb := findTable(t, fs[0], "default", "sessions"); tb.Rows != 500 || !slices.Contains(tb.Classes, "secret") {

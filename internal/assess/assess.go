@@ -80,6 +80,8 @@ type Finding struct {
 	DisplayName string                `json:"display_name,omitempty"`
 	Auth        datastore.Auth        `json:"auth"`
 	AuthCode    int                   `json:"auth_code,omitempty"`
+	TLSCert     *datastore.Cert       `json:"tls_cert,omitempty"` // what the server's certificate says, recorded, never trusted
+	Notes       []string              `json:"notes,omitempty"`    // what the probe found odd, such as an implausible version
 	Severity    Severity              `json:"severity"`
 	Privileges  *datastore.Privileges `json:"privileges,omitempty"`
 	Inventory   *datastore.Inventory  `json:"inventory,omitempty"`

@@ -62,7 +62,16 @@ type Service struct {
 	AuthCode    int    // the server's own error code behind Auth, 0 if none
 	AuthMessage string // the server's message, for the reasons; never holds a secret we sent
 	User        string // the user access was proven as
+	Cert        *Cert  // the certificate the server showed, when it spoke TLS
+	// Notes are what the probe found odd about the server's answers, such
+	// as a version no real server sends; each is worth a line in a report.
+	Notes []string
 }
+
+// SessionMemory is the most memory a session may hold of what its server
+// sent (cells, rows, names), whatever the server sends; the scanner runs at
+// most its memory budget / SessionMemory sessions at once.
+const SessionMemory = 64 << 20
 
 // Privileges is what the proven user can do, judged without changing anything.
 type Privileges struct {
@@ -120,11 +129,6 @@ type Inventory struct {
 	Databases []Database `json:"databases"`
 	Truncated bool       `json:"truncated,omitempty"` // a limit cut the listing short
 }
-
-// SessionMemory is the most memory a session may hold of what its server
-// sent (cells, rows, names), whatever the server sends; the scanner runs at
-// most its memory budget / SessionMemory sessions at once.
-const SessionMemory = 64 << 20
 
 // Limits bound what one Sample may cost on the server and on the wire.
 type Limits struct {

@@ -102,6 +102,24 @@ func clip(s string, width int) string {
 	return b.String()
 }
 
+// certSummary is one line on a server's certificate: who vouches for it,
+// whom it names, until when, and its fingerprint to compare it by.
+func certSummary(c *datastore.Cert) string {
+	var parts []string
+	if c.SelfSigned {
+		parts = append(parts, "self-signed")
+	} else {
+		parts = append(parts, "issued by "+clip(c.Issuer, 60))
+	}
+	parts = append(parts, "subject "+clip(c.Subject, 60))
+	parts = append(parts, "expires "+c.NotAfter.UTC().Format("2006-01-02"))
+	sum := c.SHA256
+	if len(sum) > 16 {
+		sum = sum[:16] + "…"
+	}
+	return strings.Join(append(parts, "sha256 "+Safe(sum)), ", ")
+}
+
 func count(n int64) string {
 	if n < 0 {
 		return "?"
@@ -177,6 +195,12 @@ func (t *textWriter) Write(f *assess.Finding) error {
 		fmt.Fprintf(&b, "  name %s", clip(f.DisplayName, lineWidth))
 	}
 	fmt.Fprintf(&b, "\n  auth: %s\n", f.Auth)
+	if f.TLSCert != nil {
+		fmt.Fprintf(&b, "  tls: %s\n", certSummary(f.TLSCert))
+	}
+	for _, n := range f.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", clip(n, lineWidth))
+	}
 	if p := f.Privileges; p != nil {
 		level := "0 or 2"
 		if p.ReadonlyLevel >= 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/leakhound/leakhound/internal/assess"
 	"github.com/leakhound/leakhound/internal/datastore"
@@ -209,5 +210,52 @@ func TestMarkdownNamesCannotForgeCells(t *testing.T) {
 		if got := cells(line); got != want {
 			t.Errorf("row %q has %d cells, want %d as its header", line, got, want)
 		}
+	}
+}
+
+// A certificate's names are the server's to choose: the text report shows
+// one line on it, escaped and short, and the jsonl record keeps it whole.
+func TestTextCertificateLine(t *testing.T) {
+	f := hostileFinding()
+	f.TLS = true
+	f.TLSCert = &datastore.Cert{
+		Subject:    "CN=\x1b]0;owned\a" + strings.Repeat("\u202eA", 5000),
+		Issuer:     "CN=\x1b]0;owned\a",
+		NotBefore:  time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC),
+		NotAfter:   time.Date(2035, 1, 2, 0, 0, 0, 0, time.UTC),
+		SelfSigned: true,
+		SHA256:     strings.Repeat("ab", 32),
+		SANs:       []string{"db.example.com"},
+	}
+	f.Notes = []string{"version unknown: the native Hello announced 18446744073709551615.8.5, which no ClickHouse release has"}
+	var b bytes.Buffer
+	w, _ := New("text", &b, false)
+	if err := w.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for l := range strings.Lines(b.String()) {
+		if strings.HasPrefix(l, "  tls: ") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "self-signed") || !strings.Contains(line, "expires 2035-01-02") || !strings.Contains(line, "sha256 abababab") {
+		t.Errorf("text tls line = %q, want self-signed, its expiry and its fingerprint", line)
+	}
+	if strings.ContainsAny(line, "\x1b\a\u202e") || len(line) > 600 {
+		t.Errorf("text tls line = %q (%d bytes), want it escaped and short", line, len(line))
+	}
+	if !strings.Contains(b.String(), "note: version unknown") {
+		t.Errorf("text output has no note on the version:\n%s", b.String())
+	}
+
+	b.Reset()
+	w, _ = New("jsonl", &b, false)
+	w.Write(f)
+	var m struct {
+		TLSCert datastore.Cert `json:"tls_cert"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &m); err != nil || m.TLSCert.Subject != f.TLSCert.Subject || !m.TLSCert.SelfSigned {
+		t.Errorf("jsonl tls_cert = %+v, %v, want the certificate as recorded", m.TLSCert, err)
 	}
 }

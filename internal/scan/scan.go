@@ -428,6 +428,7 @@ func (s *scanner) service(ctx context.Context, d datastore.Driver, svc *datastor
 		Host: svc.Endpoint.Host, IP: svc.Endpoint.IP.String(), Port: svc.Endpoint.Port,
 		Engine: svc.Engine, Protocol: svc.Protocol, TLS: svc.TLS, Version: svc.Version,
 		Timezone: svc.Timezone, DisplayName: svc.DisplayName, Auth: svc.Auth, AuthCode: svc.AuthCode,
+		TLSCert: svc.Cert, Notes: svc.Notes,
 	}
 	var remediation []string
 	if svc.Auth == datastore.AuthNone {

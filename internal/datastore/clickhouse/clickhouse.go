@@ -127,13 +127,27 @@ func probeHTTP(ctx context.Context, ep datastore.Endpoint, useTLS bool, timeout 
 	h := newHTTPConn(ep.Addr(), useTLS, probeUser, timeout)
 	defer h.close()
 	a, b := rand.IntN(1<<20), rand.IntN(1<<20)
-	q := url.Values{"query": {fmt.Sprintf("SELECT version(), timezone(), %d + %d FORMAT TabSeparated", a, b)}}
-	resp, err := h.get(ctx, q.Encode(), 64<<10)
+	question := fmt.Sprintf("SELECT version(), timezone(), %d + %d FORMAT TabSeparated", a, b)
+	q := url.Values{"query": {question}}
+	// The probe carries limits as every query does; a readonly=1 profile
+	// refuses them, and is asked again without (the client-side caps hold).
+	limited := url.Values{
+		"query":              {question},
+		"max_execution_time": {executionSeconds(timeout)},
+		"max_result_rows":    {"10"},
+		"max_result_bytes":   {strconv.Itoa(probeResultBytes)},
+	}
+	resp, err := h.get(ctx, limited.Encode(), probeResultBytes)
+	if err == nil && resp.status != 200 {
+		if e := parseHTTPException(resp); e != nil && refusesSettings(e) {
+			resp, err = h.get(ctx, q.Encode(), probeResultBytes)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	svc := &datastore.Service{
-		Endpoint: ep, Engine: "clickhouse", Protocol: "http", TLS: useTLS, User: probeUser,
+		Endpoint: ep, Engine: "clickhouse", Protocol: "http", TLS: useTLS, User: probeUser, Cert: resp.cert,
 		DisplayName: printable([]byte(resp.header.Get("X-ClickHouse-Server-Display-Name")), 200),
 		Timezone:    printable([]byte(resp.header.Get("X-ClickHouse-Timezone")), 100),
 	}
@@ -154,14 +168,34 @@ func probeHTTP(ctx context.Context, ep datastore.Endpoint, useTLS bool, timeout 
 	return svc, nil
 }
 
+// probeResultBytes bounds the probe's answer, on both sides.
+const probeResultBytes = 64 << 10
+
+// executionSeconds is max_execution_time for a timeout: whole seconds,
+// at least one, since 0 means no limit.
+func executionSeconds(timeout time.Duration) string {
+	return strconv.Itoa(max(1, int((timeout+time.Second-1)/time.Second)))
+}
+
+// refusesSettings reports whether e is a readonly=1 profile refusing a
+// setting (code 164, READONLY, naming the setting).
+func refusesSettings(e *ServerError) bool {
+	return e.Code == 164 && strings.Contains(strings.ToLower(e.Message), "setting")
+}
+
 func probeNative(ctx context.Context, ep datastore.Endpoint, useTLS bool, timeout time.Duration) (*datastore.Service, error) {
-	c, err := dialNative(ctx, ep.Addr(), useTLS, probeUser, "", timeout)
-	svc := &datastore.Service{Endpoint: ep, Engine: "clickhouse", Protocol: "native", TLS: useTLS, User: probeUser}
+	c, cert, err := dialNativeCert(ctx, ep.Addr(), useTLS, probeUser, "", timeout)
+	svc := &datastore.Service{Endpoint: ep, Engine: "clickhouse", Protocol: "native", TLS: useTLS, User: probeUser, Cert: cert}
 	var se *ServerError
 	switch {
 	case err == nil:
 		defer c.close()
-		svc.Version = c.info.version()
+		if v, ok := c.info.version(); ok {
+			svc.Version = v
+		} else {
+			// Numbers only, and at most three of 20 digits: safe to quote.
+			svc.Notes = append(svc.Notes, fmt.Sprintf("version unknown: the native Hello announced %s, which no ClickHouse release has", v))
+		}
 		svc.Timezone = printable([]byte(c.info.Timezone), 100)
 		svc.DisplayName = printable([]byte(c.info.DisplayName), 200)
 		svc.Auth = datastore.AuthNone
@@ -192,14 +226,20 @@ func (d Driver) Open(ctx context.Context, svc *datastore.Service, timeout time.D
 	if svc.Auth != datastore.AuthNone {
 		return nil, fmt.Errorf("%s: no proven access (auth %s)", svc.Endpoint, svc.Auth)
 	}
-	s := &session{svc: svc, timeout: timeout, limitsOK: true}
+	s := &session{svc: svc, timeout: timeout, limitsOK: true, mem: newMemBudget(svc.Endpoint.String(), datastore.SessionMemory)}
 	if svc.Protocol == "http" {
 		h := newHTTPConn(svc.Endpoint.Addr(), svc.TLS, svc.User, timeout)
+		h.mem = s.mem
 		s.open = func(context.Context) (conn, error) { return h, nil }
 	} else {
 		s.native = true
 		s.open = func(ctx context.Context) (conn, error) {
-			return dialNative(ctx, svc.Endpoint.Addr(), svc.TLS, svc.User, "", timeout)
+			n, err := dialNative(ctx, svc.Endpoint.Addr(), svc.TLS, svc.User, "", timeout)
+			if err != nil {
+				return nil, err
+			}
+			n.mem = s.mem
+			return n, nil
 		}
 	}
 	c, err := s.open(ctx)

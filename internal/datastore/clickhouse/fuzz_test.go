@@ -86,10 +86,19 @@ func TestReadBlock(t *testing.T) {
 			t.Errorf("readBlock(%q) = %v, want %q", tc.in, err, tc.cols)
 			continue
 		}
-		if !slices.Equal(b.types, tc.types) || !slices.EqualFunc(b.cols, tc.cols, slices.Equal) {
-			t.Errorf("readBlock(%q) = types %q values %q, want %q %q", tc.in, b.types, b.cols, tc.types, tc.cols)
+		if cols := columns(b); !slices.Equal(b.types, tc.types) || !slices.EqualFunc(cols, tc.cols, slices.Equal) {
+			t.Errorf("readBlock(%q) = types %q values %q, want %q %q", tc.in, b.types, cols, tc.types, tc.cols)
 		}
 	}
+}
+
+// columns returns b's values column by column.
+func columns(b *block) [][]string {
+	var out [][]string
+	for c := range b.names {
+		out = append(out, b.column(c))
+	}
+	return out
 }
 
 func FuzzReadBlock(f *testing.F) {
@@ -101,8 +110,10 @@ func FuzzReadBlock(f *testing.F) {
 	f.Add(blockSeed(1, column{"a", "Array(String)", nil}))
 	f.Add(blockSeed(1, column{"s", "String", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}}))
 	f.Add(blockSeed(3, column{"s", "String", strs("cut")}))
+	f.Add(blockSeed(4, column{"n", "Nullable(String)", append([]byte{0, 1, 0, 1}, strs("a", "", "b", "")...)}))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := newWireReader(in)
+		r.mem = newMemBudget("fuzz", 1<<20)
 		b, err := readBlock(r)
 		if r.n > int64(len(in)) {
 			t.Fatalf("readBlock(%q) consumed %d bytes of %d", in, r.n, len(in))
@@ -113,16 +124,27 @@ func FuzzReadBlock(f *testing.F) {
 			}
 			return
 		}
-		if len(b.names) != len(b.types) || len(b.names) != len(b.cols) {
-			t.Fatalf("readBlock(%q) = %d names, %d types, %d columns, want equal counts", in, len(b.names), len(b.types), len(b.cols))
+		if len(b.names) != len(b.types) {
+			t.Fatalf("readBlock(%q) = %d names, %d types, want equal counts", in, len(b.names), len(b.types))
 		}
-		if b.rows < 0 || b.rows > maxBlockRows || len(b.cols) > maxColumns {
-			t.Fatalf("readBlock(%q) = %d columns × %d rows, want within the caps", in, len(b.cols), b.rows)
+		if b.rows < 0 || b.rows > maxBlockRows || len(b.names) > maxColumns {
+			t.Fatalf("readBlock(%q) = %d columns × %d rows, want within the caps", in, len(b.names), b.rows)
 		}
-		for c, col := range b.cols {
-			if len(col) != b.rows {
-				t.Fatalf("readBlock(%q): column %q has %d values, want %d", in, b.names[c], len(col), b.rows)
-			}
+		if len(b.cells) != b.rows*len(b.names) {
+			t.Fatalf("readBlock(%q) = %d values for %d columns × %d rows", in, len(b.cells), len(b.names), b.rows)
+		}
+		// What the block holds, its rows once they are taken included, was
+		// charged to the budget before it was allocated, and the budget
+		// was never overdrawn.
+		cost := int64(b.rows) * sliceHeader
+		for c := range b.names {
+			cost += int64(len(b.names[c]) + len(b.types[c]))
+		}
+		for _, v := range b.cells {
+			cost += cellCost(v)
+		}
+		if cost > r.mem.held || r.mem.held > r.mem.limit {
+			t.Fatalf("readBlock(%q) holds %d bytes, charged %d of a budget of %d", in, cost, r.mem.held, r.mem.limit)
 		}
 	})
 }
@@ -150,7 +172,9 @@ func FuzzReadHelloAndException(f *testing.F) {
 		if err == nil && (len(info.Name) > maxWireString || len(info.Timezone) > maxWireString || len(info.DisplayName) > maxWireString) {
 			t.Fatalf("readHello(%q) = strings over the cap", in)
 		}
-		_ = info.version()
+		if v, ok := info.version(); ok && (len(v) > 20 || !versionRe.MatchString(v)) {
+			t.Fatalf("readHello(%q) = version %q, accepted", in, v)
+		}
 
 		r = newWireReader(in)
 		e, err := readException(r)
@@ -214,6 +238,10 @@ func FuzzParseTSV(f *testing.F) {
 		}
 		if errPart == nil && errFull == nil && len(part.rows) > len(full.rows) {
 			t.Fatalf("parseTSV(%q, truncated) = %d rows, more than the %d of the whole", in, len(part.rows), len(full.rows))
+		}
+		// What the rows hold was charged to the memory budget.
+		if errFull == nil && full.held < rowsCost(full.rows) {
+			t.Fatalf("parseTSV(%q) = rows holding %d bytes, charged %d", in, rowsCost(full.rows), full.held)
 		}
 
 		// The input as rows (split at 0x1E) of fields (split at 0x1F),

@@ -115,7 +115,7 @@ func replyOnce(payload []byte) func(net.Conn) {
 		if _, err := c.Write(payload); err != nil {
 			return
 		}
-		c.(*net.TCPConn).CloseWrite()
+		c.(interface{ CloseWrite() error }).CloseWrite() // TCP and TLS alike
 		io.Copy(io.Discard, c)
 	}
 }
@@ -872,8 +872,9 @@ func TestHTTPQueryEndlessBody(t *testing.T) {
 	if err != nil {
 		t.Fatalf("query on an endless body = %v, want a truncated result", err)
 	}
-	if !res.truncated || res.bytes != maxBytes {
-		t.Errorf("query on an endless body = %d bytes, truncated %v, want %d bytes, truncated", res.bytes, res.truncated, maxBytes)
+	// Reading stops at the byte cap, or sooner at the row cap.
+	if !res.truncated || res.bytes > maxBytes {
+		t.Errorf("query on an endless body = %d bytes, truncated %v, want at most %d bytes, truncated", res.bytes, res.truncated, maxBytes)
 	}
 	// Whole lines only, and never more rows than the client-side cap.
 	if want := min(maxBytes/4, queryRowCap); len(res.rows) != want {

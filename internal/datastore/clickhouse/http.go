@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -14,18 +15,28 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/leakhound/leakhound/internal/datastore"
 )
 
 // httpConn runs queries over ClickHouse's HTTP interface. Only GET is ever
 // used: ClickHouse itself refuses writes on GET (it forces readonly).
 type httpConn struct {
+	addr    string // ip:port
 	base    string // scheme://ip:port/
 	client  *http.Client
 	user    string
 	timeout time.Duration
+	// mem is the session's memory budget, which every answer is charged
+	// to; nil gives each query a budget of its own.
+	mem *memBudget
 }
 
 const maxHTTPHeaderBytes = 64 << 10
+
+// maxHTTPErrorBody bounds the body of an answer that is not 200 OK: it
+// holds an exception, not rows.
+const maxHTTPErrorBody = 64 << 10
 
 func newHTTPConn(addr string, useTLS bool, user string, timeout time.Duration) *httpConn {
 	scheme := "http"
@@ -43,6 +54,7 @@ func newHTTPConn(addr string, useTLS bool, user string, timeout time.Duration) *
 		Proxy:                  nil, // a scanner must reach the target itself, never via an environment proxy
 	}
 	return &httpConn{
+		addr:    addr,
 		base:    scheme + "://" + addr + "/",
 		client:  &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		user:    user,
@@ -61,14 +73,17 @@ type httpResponse struct {
 	header    http.Header
 	body      []byte
 	truncated bool
+	cert      *datastore.Cert // the server's certificate, over TLS
 }
 
-func (h *httpConn) get(ctx context.Context, rawQuery string, maxBytes int64) (*httpResponse, error) {
+// roundTrip sends one GET and hands the response to read, all within the
+// connection's timeout.
+func (h *httpConn) roundTrip(ctx context.Context, rawQuery string, read func(*http.Response) error) error {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+"?"+rawQuery, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header.Set("User-Agent", userAgent)
 	if h.user != "" {
@@ -84,11 +99,26 @@ func (h *httpConn) get(ctx context.Context, rawQuery string, maxBytes int64) (*h
 			err = ue.Err // the URL holds our query: say what failed, not where
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("no HTTP answer within %s: %w", h.timeout, err)
+			return fmt.Errorf("no HTTP answer within %s: %w", h.timeout, err)
 		}
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
+	return read(resp)
+}
+
+func (h *httpConn) get(ctx context.Context, rawQuery string, maxBytes int64) (*httpResponse, error) {
+	var out *httpResponse
+	err := h.roundTrip(ctx, rawQuery, func(resp *http.Response) error {
+		var err error
+		out, err = readResponse(resp, maxBytes)
+		return err
+	})
+	return out, err
+}
+
+// readResponse reads at most maxBytes of resp's body.
+func readResponse(resp *http.Response, maxBytes int64) (*httpResponse, error) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading the response body: %w", err)
@@ -97,26 +127,47 @@ func (h *httpConn) get(ctx context.Context, rawQuery string, maxBytes int64) (*h
 	if int64(len(body)) > maxBytes {
 		out.body, out.truncated = body[:maxBytes], true
 	}
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		out.cert = datastore.CertOf(resp.TLS.PeerCertificates[0])
+	}
 	return out, nil
 }
 
+// query runs one SELECT and returns its rows, parsed as they arrive: the
+// body is never held whole, only the rows, charged to the memory budget.
 func (h *httpConn) query(ctx context.Context, sql string, settings []setting, maxBytes int64) (*result, error) {
 	v := url.Values{}
 	v.Set("query", sql+"\nFORMAT TabSeparated")
 	for _, s := range settings {
 		v.Set(s.name, s.value)
 	}
-	resp, err := h.get(ctx, v.Encode(), maxBytes)
+	mem := h.mem
+	if mem == nil {
+		mem = newMemBudget(h.addr, datastore.SessionMemory)
+	}
+	mark := mem.mark()
+	var res *result
+	err := h.roundTrip(ctx, v.Encode(), func(resp *http.Response) error {
+		if resp.StatusCode != http.StatusOK {
+			r, err := readResponse(resp, maxHTTPErrorBody)
+			if err != nil {
+				return err
+			}
+			if e := parseHTTPException(r); e != nil {
+				return e
+			}
+			return fmt.Errorf("HTTP %d: %s", r.status, printable(r.body, 200))
+		}
+		var err error
+		res, err = readTSV(resp.Body, maxBytes, mem)
+		return err
+	})
 	if err != nil {
+		mem.reset(mark)
 		return nil, err
 	}
-	if resp.status != http.StatusOK {
-		if e := parseHTTPException(resp); e != nil {
-			return nil, e
-		}
-		return nil, fmt.Errorf("HTTP %d: %s", resp.status, printable(resp.body, 200))
-	}
-	return parseTSV(resp.body, resp.truncated)
+	mem.reset(mark + res.held)
+	return res, nil
 }
 
 // exceptionRe matches ClickHouse's text exception, old and new style:
@@ -147,45 +198,106 @@ func parseHTTPException(resp *httpResponse) *ServerError {
 // parseTSV splits ClickHouse TabSeparated output into unescaped fields. A
 // truncated body loses its last, partial line.
 func parseTSV(body []byte, truncated bool) (*result, error) {
-	res := &result{bytes: int64(len(body)), truncated: truncated}
-	cells := 0
-	if truncated {
-		if i := bytes.LastIndexByte(body, '\n'); i >= 0 {
-			body = body[:i+1]
-		} else {
-			body = nil
-		}
+	return scanTSV(bytes.NewReader(body), func() bool { return truncated }, newMemBudget("the peer", datastore.SessionMemory))
+}
+
+// readTSV parses at most maxBytes of body, charging mem for what it keeps.
+func readTSV(body io.Reader, maxBytes int64, mem *memBudget) (*result, error) {
+	more := func() bool { // past maxBytes: is there more?
+		var b [1]byte
+		n, _ := io.ReadFull(body, b[:])
+		return n == 1
 	}
-	for len(body) > 0 {
-		i := bytes.IndexByte(body, '\n')
-		var line []byte
-		if i < 0 {
-			line, body = body, nil
-		} else {
-			line, body = body[:i], body[i+1:]
-		}
-		if len(body) == 0 && bytes.HasPrefix(line, []byte("Code: ")) &&
-			(bytes.HasSuffix(line, []byte("e.what() = DB::Exception")) || bytes.Contains(line, []byte(" (version "))) {
-			// An exception after the 200 header: the query failed midway.
-			// The suffix tells it from a stored value that merely starts so.
-			if m := exceptionRe.FindSubmatch(line); m != nil {
-				code, _ := strconv.Atoi(string(m[1]))
-				return nil, &ServerError{Code: code, Message: printable(m[2], 300)}
+	return scanTSV(io.LimitReader(body, maxBytes), more, mem)
+}
+
+// scanTSV parses TabSeparated lines as they are read from r, keeping at
+// most queryRowCap rows and maxBlockCells fields, and charging mem for
+// each row before it is allocated. At the end of r, more says whether r was
+// cut short, and so whether a last line without its newline is partial.
+func scanTSV(r io.Reader, more func() bool, mem *memBudget) (*result, error) {
+	res := &result{}
+	br := bufio.NewReaderSize(r, 64<<10)
+	cells := 0
+	var long []byte // a line longer than br's buffer, as it is assembled
+	extend := func(chunk []byte) error {
+		if need := len(long) + len(chunk); need > cap(long) {
+			grown := max(need, 2*cap(long))
+			if err := mem.charge(int64(grown)); err != nil {
+				return err
 			}
+			long = append(make([]byte, 0, grown), long...)
 		}
+		long = append(long, chunk...)
+		return nil
+	}
+	var suspect []byte // the last line, if it may be an exception the server appended
+	for {
+		chunk, err := br.ReadSlice('\n')
+		res.bytes += int64(len(chunk))
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if err := extend(chunk); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		line := chunk
+		if len(long) > 0 {
+			if err := extend(chunk); err != nil {
+				return nil, err
+			}
+			line = long
+		}
+		if err == io.EOF {
+			if more() {
+				res.truncated = true
+				break // the last line is partial
+			}
+			if len(line) == 0 {
+				break
+			}
+		} else if err != nil {
+			return nil, fmt.Errorf("reading the response body: %w", err)
+		}
+		line = bytes.TrimSuffix(line, []byte{'\n'})
+		long = long[:0]
 		if len(res.rows) >= queryRowCap || cells >= maxBlockCells {
 			res.truncated = true
-			break
+			return res, nil // what follows is not read, so nothing follows the last row kept
 		}
 		// At most maxColumns fields a row: a line of tabs is not a million
-		// string headers.
-		fields := bytes.SplitN(line, []byte{'\t'}, maxColumns)
-		cells += len(fields)
-		row := make([]string, len(fields))
-		for j, f := range fields {
-			row[j] = unescapeTSV(f)
+		// string headers. The fields are counted before the row is
+		// charged and allocated.
+		nf := min(bytes.Count(line, []byte{'\t'})+1, maxColumns)
+		cost := rowCost(nf) + int64(len(line)-nf+1) // unescaping never lengthens a field
+		if err := mem.charge(cost); err != nil {
+			return nil, err
 		}
+		cells += nf
+		row := make([]string, nf)
+		rest := line
+		for j := range nf - 1 {
+			i := bytes.IndexByte(rest, '\t')
+			row[j], rest = unescapeTSV(rest[:i]), rest[i+1:]
+		}
+		row[nf-1] = unescapeTSV(rest)
 		res.rows = append(res.rows, row)
+		res.held += cost
+		suspect = suspect[:0]
+		if bytes.HasPrefix(line, []byte("Code: ")) && len(line) <= maxHTTPErrorBody {
+			suspect = append(suspect, line...)
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	if len(suspect) > 0 && (bytes.HasSuffix(suspect, []byte("e.what() = DB::Exception")) || bytes.Contains(suspect, []byte(" (version "))) {
+		// An exception after the 200 header: the query failed midway.
+		// The suffix tells it from a stored value that merely starts so.
+		if m := exceptionRe.FindSubmatch(suspect); m != nil {
+			code, _ := strconv.Atoi(string(m[1]))
+			return nil, &ServerError{Code: code, Message: printable(m[2], 300)}
+		}
 	}
 	return res, nil
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/leakhound/leakhound/internal/datastore"
 )
 
 // nativeConn is one connection speaking ClickHouse's native TCP protocol.
@@ -18,26 +20,52 @@ type nativeConn struct {
 	rev     uint64
 	timeout time.Duration
 	broken  bool // a query was abandoned mid-stream: the connection is unusable
+	cert    *datastore.Cert
+	// mem is the session's memory budget, which every answer is charged
+	// to; nil gives each query a budget of its own.
+	mem *memBudget
 }
 
 // dialNative connects and says Hello as user with password. It returns the
 // server's exception as a *ServerError when the server refuses the user, and
 // errNotClickHouse when the peer does not speak the protocol.
 func dialNative(ctx context.Context, addr string, useTLS bool, user, password string, timeout time.Duration) (*nativeConn, error) {
+	n, _, err := dialNativeCert(ctx, addr, useTLS, user, password, timeout)
+	return n, err
+}
+
+// dialNativeCert is dialNative that also returns the certificate a TLS
+// server showed, even when it then refuses the user.
+func dialNativeCert(ctx context.Context, addr string, useTLS bool, user, password string, timeout time.Duration) (*nativeConn, *datastore.Cert, error) {
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	n := &nativeConn{c: c, timeout: timeout}
+	n.setDeadline(ctx)
 	if useTLS {
 		// We assess the server, we do not trust it: its certificate is
-		// recorded elsewhere, not verified here.
+		// recorded, not verified.
 		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, ServerName: hostOnly(addr)})
-		c = tc
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
+		}
+		if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 {
+			n.cert = datastore.CertOf(pc[0])
+		}
+		n.c = tc
 	}
+	conn, err := n.hello(user, password)
+	return conn, n.cert, err
+}
+
+// hello says Hello as user and reads the server's answer.
+func (n *nativeConn) hello(user, password string) (*nativeConn, error) {
+	c := n.c
 	// The handshake may read at most a few strings, each capped.
-	n := &nativeConn{c: c, r: &wireReader{r: bufio.NewReaderSize(c, 64<<10), limit: 4 * maxWireString}, timeout: timeout}
-	n.setDeadline(ctx)
+	n.r = &wireReader{r: bufio.NewReaderSize(c, 64<<10), limit: 4 * maxWireString}
 	if _, err := c.Write(encodeHello(user, password)); err != nil {
 		c.Close()
 		return nil, err
@@ -120,25 +148,35 @@ func (n *nativeConn) query(ctx context.Context, sql string, settings []setting, 
 		return nil, err
 	}
 	start := n.r.n
-	// Blocks are decoded only within the bytes we agreed to read back: a
-	// peer announcing a million rows gets no more than maxBytes of our
-	// memory, whatever the block says.
+	// Blocks are decoded only within the bytes we agreed to read back, and
+	// held only within the memory budget: a peer announcing a million rows
+	// gets no more of our memory than either, whatever the block says.
 	n.r.limit = start + maxBytes + 1
-	defer func() { n.r.limit = 0 }()
+	mem := n.mem
+	if mem == nil {
+		mem = newMemBudget(n.c.RemoteAddr().String(), datastore.SessionMemory)
+	}
+	mark := mem.mark()
+	n.r.mem = mem
+	defer func() { n.r.limit, n.r.mem = 0, nil }()
 	res := &result{}
-	err := n.readReply(res)
+	err := n.readReply(res, mem)
 	res.bytes = n.r.n - start
 	var se *ServerError
 	switch {
 	case err == nil:
+		mem.reset(mark + res.held)
 		return res, nil
 	case errors.As(err, &se):
+		mem.reset(mark)
 		return nil, se // the server's answer; the connection is still in step
 	case errors.Is(err, errReadBudget):
+		mem.reset(mark + res.held)
 		n.broken = true
 		res.truncated = true
 		return res, nil
 	}
+	mem.reset(mark)
 	n.broken = true
 	return nil, err
 }
@@ -148,7 +186,7 @@ const maxExceptionBytes = 4 << 20
 
 // readReply reads packets until the end of the query's stream, keeping the
 // rows of its data blocks.
-func (n *nativeConn) readReply(res *result) error {
+func (n *nativeConn) readReply(res *result, mem *memBudget) error {
 	for {
 		typ, err := n.r.uvarint()
 		if err != nil {
@@ -156,18 +194,26 @@ func (n *nativeConn) readReply(res *result) error {
 		}
 		switch typ {
 		case serverData, serverTotals, serverExtremes, serverLog:
+			mark := mem.mark()
 			b, err := readBlock(n.r)
 			if err != nil {
 				return err
 			}
-			if typ == serverData && !res.add(b) {
-				return errReadBudget
+			if typ != serverData {
+				mem.reset(mark) // read to stay in step, not kept
+				continue
+			}
+			// The rows keep the whole block, what it was charged included.
+			res.held += mem.mark() - mark
+			if err := res.add(b); err != nil {
+				return err
 			}
 		case serverException:
 			// An exception is the server's answer, not rows: it is read
-			// under its own cap, so a long stack trace can never pass for a
-			// result cut short.
-			n.r.limit = n.r.n + maxExceptionBytes
+			// under its own cap, outside the memory budget (its stack
+			// trace is skipped, not held), so neither a long stack trace
+			// nor a budget nearly spent can pass for a result cut short.
+			n.r.limit, n.r.mem = n.r.n+maxExceptionBytes, nil
 			e, err := readException(n.r)
 			if errors.Is(err, errReadBudget) {
 				return fmt.Errorf("exception over %d bytes: %w", maxExceptionBytes, errWireTooLarge)
@@ -186,7 +232,7 @@ func (n *nativeConn) readReply(res *result) error {
 			}
 		case serverTableColumns:
 			for range 2 {
-				if _, err := n.r.str(); err != nil {
+				if err := n.r.skipStr(); err != nil {
 					return err
 				}
 			}

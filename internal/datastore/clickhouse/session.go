@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,25 +28,25 @@ type result struct {
 	rows      [][]string
 	bytes     int64
 	truncated bool
+	held      int64 // what rows cost in memory, charged to the session's budget
 }
 
-// add appends a block's rows; it reports false, keeping no more, once the
-// result holds queryRowCap rows. The cap is enforced here, not only asked of
-// the server: a hostile peer's one-byte values would otherwise cost tens of
-// bytes of memory each.
-func (r *result) add(b *block) bool {
-	for i := 0; i < b.rows; i++ {
-		if len(r.rows) >= queryRowCap {
-			r.truncated = true
-			return false
-		}
-		row := make([]string, len(b.cols))
-		for c := range b.cols {
-			row[c] = b.cols[c][i]
-		}
-		r.rows = append(r.rows, row)
+// add appends a block's rows, which share the block's cells (charged as
+// the block was read). It fails with errReadBudget, keeping no more, once
+// the result holds queryRowCap rows. The cap is enforced here, not only
+// asked of the server: a hostile peer's one-byte values would otherwise
+// cost tens of bytes of memory each.
+func (r *result) add(b *block) error {
+	n := min(b.rows, queryRowCap-len(r.rows))
+	r.rows = slices.Grow(r.rows, n)
+	for i := range n {
+		r.rows = append(r.rows, b.row(i))
 	}
-	return true
+	if n < b.rows {
+		r.truncated = true
+		return errReadBudget
+	}
+	return nil
 }
 
 // Bounds on every query a session runs; a Sample's own Limits narrow them.
@@ -63,7 +64,12 @@ const (
 var trace = os.Getenv("LEAKHOUND_TRACE") == "1"
 
 type session struct {
-	svc      *datastore.Service
+	svc *datastore.Service
+	// mem is what the session holds of its server's answers, shared by
+	// every query on every connection of the session (see memory.go).
+	mem      *memBudget
+	invHeld  int64 // of mem, what the inventory returned holds
+	rowsHeld int64 // of mem, what the last Sample returned holds
 	open     func(context.Context) (conn, error)
 	c        conn
 	native   bool
@@ -92,7 +98,7 @@ func (s *session) q(ctx context.Context, sql string, extra []setting, maxBytes i
 	var settings []setting
 	if s.limitsOK {
 		settings = append(settings,
-			setting{"max_execution_time", strconv.Itoa(int(timeout / time.Second))},
+			setting{"max_execution_time", executionSeconds(timeout)},
 			setting{"max_result_rows", strconv.Itoa(queryRowCap)},
 			setting{"max_result_bytes", strconv.Itoa(queryByteCap)},
 			setting{"result_overflow_mode", "break"},
@@ -126,6 +132,12 @@ func (s *session) q(ctx context.Context, sql string, extra []setting, maxBytes i
 		}
 		fmt.Fprintf(os.Stderr, "trace: %s %s %6dms %8dB err=%v  %s\n", s.svc.Endpoint, s.svc.Protocol, time.Since(start).Milliseconds(), n, err != nil, printable([]byte(sql), 160))
 	}
+	if errors.Is(err, errMemoryBudget) {
+		// What the query held, up to the whole budget, is garbage now; only
+		// a hostile server gets here, and collecting it at once keeps the
+		// next query's answer from stacking on it (peak RSS halves).
+		runtime.GC()
+	}
 	if n, ok := s.c.(*nativeConn); ok && n.broken {
 		n.close()
 		s.c = nil
@@ -137,7 +149,7 @@ func (s *session) q(ctx context.Context, sql string, extra []setting, maxBytes i
 		s.profileReadonly = true
 		return s.q(ctx, sql, extra, maxBytes)
 	}
-	if s.limitsOK && errors.As(err, &se) && se.Code == 164 && strings.Contains(strings.ToLower(se.Message), "setting") {
+	if s.limitsOK && errors.As(err, &se) && refusesSettings(se) {
 		s.limitsOK = false
 		return s.q(ctx, sql, extra, maxBytes)
 	}
@@ -289,8 +301,8 @@ func probeFileName() string {
 // systemDatabases are summarised, not listed.
 var systemDatabases = map[string]bool{"system": true, "INFORMATION_SCHEMA": true, "information_schema": true}
 
-// Inventory implements datastore.Session.
-func (s *session) Inventory(ctx context.Context) (datastore.Inventory, error) {
+// inventory lists databases, tables and columns (Inventory wraps it).
+func (s *session) inventory(ctx context.Context) (datastore.Inventory, error) {
 	var inv datastore.Inventory
 	dbs, err := s.q(ctx, "SELECT name, engine FROM system.databases", nil, queryByteCap)
 	if err != nil {
@@ -468,12 +480,12 @@ func textColumns(t datastore.Table) []datastore.Column {
 	return out
 }
 
-// Sample implements datastore.Session. In a few passes over the table the
+// sample implements Sample (which wraps it). In a few passes over the table the
 // server finds which keywords and patterns occur and in how many rows, and
 // counts the rows matching each rule whose keywords occur; then it returns a
 // few rows per key present (rarest first) and a few at random. The rows
 // that matter in a million are read back, not the million.
-func (s *session) Sample(ctx context.Context, t datastore.Table, lim datastore.Limits) (datastore.Rows, error) {
+func (s *session) sample(ctx context.Context, t datastore.Table, lim datastore.Limits) (datastore.Rows, error) {
 	out := datastore.Rows{Counts: map[string]int64{}}
 	if !isLocalStorage(t.Engine) {
 		return out, nil

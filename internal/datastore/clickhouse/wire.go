@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Protocol revisions that change what the native protocol carries. We
@@ -71,6 +72,16 @@ type wireReader struct {
 	r     *bufio.Reader
 	n     int64 // bytes consumed, for the read-back accounting
 	limit int64 // n may not pass it; 0: no limit
+	// mem, when set, is charged for every string and column before it is
+	// allocated: bytes read bound what is sent, not what it costs to hold.
+	mem *memBudget
+}
+
+func (w *wireReader) charge(n int64) error {
+	if w.mem == nil {
+		return nil
+	}
+	return w.mem.charge(n)
 }
 
 func (w *wireReader) over(k int64) bool { return w.limit > 0 && w.n+k > w.limit }
@@ -108,16 +119,39 @@ func (w *wireReader) str() (string, error) {
 	if w.over(int64(n)) {
 		return "", errReadBudget
 	}
+	if err := w.charge(int64(n)); err != nil {
+		return "", err
+	}
 	b := make([]byte, n)
 	if err := w.full(b); err != nil {
 		return "", err
 	}
-	return string(b), nil
+	return unsafeString(b), nil
+}
+
+// skipStr reads a string and keeps none of it.
+func (w *wireReader) skipStr() error {
+	n, err := w.uvarint()
+	if err != nil {
+		return err
+	}
+	if n > maxWireString {
+		return fmt.Errorf("string of %d bytes: %w", n, errWireTooLarge)
+	}
+	if w.over(int64(n)) {
+		return errReadBudget
+	}
+	k, err := w.r.Discard(int(n))
+	w.n += int64(k)
+	return err
 }
 
 func (w *wireReader) fixed(n int) ([]byte, error) {
 	if w.over(int64(n)) {
 		return nil, errReadBudget
+	}
+	if err := w.charge(int64(n)); err != nil {
+		return nil, err
 	}
 	b := make([]byte, n)
 	return b, w.full(b)
@@ -142,13 +176,18 @@ type serverInfo struct {
 	DisplayName string
 }
 
-func (s serverInfo) version() string {
-	if s.Patch > 0 {
-		return fmt.Sprintf("%d.%d.%d", s.Major, s.Minor, s.Patch)
+// version returns the server's version as clickhouse-client prints it, and
+// whether it is one a ClickHouse release could have: the numbers of a
+// Hello are the peer's to choose, up to 2^64-1 each.
+func (s serverInfo) version() (string, bool) {
+	third := s.Patch
+	if third == 0 {
+		// Before revision 54401 the patch level is not sent; the revision
+		// stands in for it, as clickhouse-client prints it.
+		third = s.Revision
 	}
-	// Before revision 54401 the patch level is not sent; the revision
-	// stands in for it, as clickhouse-client prints it.
-	return fmt.Sprintf("%d.%d.%d", s.Major, s.Minor, s.Revision)
+	v := fmt.Sprintf("%d.%d.%d", s.Major, s.Minor, third)
+	return v, versionRe.MatchString(v)
 }
 
 // ServerError is an exception a ClickHouse server sent.
@@ -229,7 +268,7 @@ func readException(r *wireReader) (*ServerError, error) {
 		if e.Message, err = r.str(); err != nil {
 			return nil, err
 		}
-		if _, err = r.str(); err != nil { // stack trace: never shown
+		if err = r.skipStr(); err != nil { // stack trace: never shown
 			return nil, err
 		}
 		nested, err := r.ReadByte()
@@ -309,12 +348,30 @@ func encodeEmptyBlock(w *wireWriter) {
 }
 
 // block is one decoded data block, every value rendered as text the way
-// ClickHouse's TabSeparated output would show it, unescaped.
+// ClickHouse's TabSeparated output would show it, unescaped. Its values are
+// stored row by row in one array, so that its rows are views of it rather
+// than copies: a cell costs one string header, not one in a column and
+// another in a row.
 type block struct {
 	names []string
 	types []string
-	cols  [][]string // cols[c][row]
+	cells []string // cells[row*len(names)+column]
 	rows  int
+}
+
+// row returns row i of b; it shares b's cells.
+func (b *block) row(i int) []string {
+	nc := len(b.names)
+	return b.cells[i*nc : (i+1)*nc : (i+1)*nc]
+}
+
+// column returns a copy of column c of b.
+func (b *block) column(c int) []string {
+	out := make([]string, b.rows)
+	for i := range out {
+		out[i] = b.cells[i*len(b.names)+c]
+	}
+	return out
 }
 
 func readBlock(r *wireReader) (*block, error) {
@@ -359,11 +416,17 @@ info:
 		// a block of a million one-byte cells is cut, not materialised.
 		return nil, errReadBudget
 	}
-	b := &block{rows: int(nr)}
 	if nc == 0 {
-		b.rows = 0 // rows without columns carry nothing
+		nr = 0 // rows without columns carry nothing
 	}
-	for range nc {
+	// The least the block costs held: a string header a cell, and a slice
+	// header a row once its rows are taken, even if every value is empty.
+	// Refused or charged before any of it is allocated.
+	if err := r.charge(int64(nc*nr)*stringHeader + int64(nr)*sliceHeader); err != nil {
+		return nil, err
+	}
+	b := &block{rows: int(nr), cells: make([]string, nc*nr)}
+	for c := range int(nc) {
 		name, err := r.str()
 		if err != nil {
 			return nil, err
@@ -372,75 +435,94 @@ info:
 		if err != nil {
 			return nil, err
 		}
-		vals, err := readColumn(r, typ, int(nr))
-		if err != nil {
+		if err := readColumn(r, typ, columnCells{b.cells, c, int(nc), int(nr)}); err != nil {
 			return nil, fmt.Errorf("column %q of type %s: %w", name, typ, err)
 		}
 		b.names = append(b.names, name)
 		b.types = append(b.types, typ)
-		b.cols = append(b.cols, vals)
 	}
 	return b, nil
 }
 
-// readColumn decodes n values of one column. It knows the types our own
+// columnCells is where the values of one column of a block go: value i at
+// cells[i*stride+offset].
+type columnCells struct {
+	cells          []string
+	offset, stride int
+	n              int
+}
+
+func (c columnCells) set(i int, v string) { c.cells[i*c.stride+c.offset] = v }
+
+// readColumn decodes the values of one column. It knows the types our own
 // queries return (we cast to String where a type is exotic) and fails
-// clearly on the rest.
-func readColumn(r *wireReader, typ string, n int) ([]string, error) {
-	out := make([]string, n)
+// clearly on the rest. The cells' headers are charged with the block; the
+// bytes of each value are charged as it is read.
+func readColumn(r *wireReader, typ string, col columnCells) error {
 	switch {
 	case typ == "String":
-		for i := range out {
+		for i := range col.n {
 			s, err := r.str()
 			if err != nil {
-				return nil, err
+				return err
 			}
-			out[i] = s
+			col.set(i, s)
 		}
-		return out, nil
+		return nil
 	case strings.HasPrefix(typ, "FixedString("):
 		w, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(typ, "FixedString("), ")"))
 		if err != nil || w <= 0 || w > maxWireString {
-			return nil, fmt.Errorf("bad type %q", typ)
+			return fmt.Errorf("bad type %q", typ)
 		}
-		for i := range out {
+		for i := range col.n {
 			b, err := r.fixed(w)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			out[i] = strings.TrimRight(string(b), "\x00")
+			col.set(i, strings.TrimRight(unsafeString(b), "\x00"))
 		}
-		return out, nil
+		return nil
 	case strings.HasPrefix(typ, "Nullable("):
 		inner := strings.TrimSuffix(strings.TrimPrefix(typ, "Nullable("), ")")
-		nulls, err := r.fixed(n)
-		if err != nil {
-			return nil, err
+		if strings.HasPrefix(inner, "Nullable(") {
+			return fmt.Errorf("bad type %q", printable([]byte(typ), 100)) // no server nests them; a peer could a million deep
 		}
-		vals, err := readColumn(r, inner, n)
+		nulls, err := r.fixed(col.n)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for i := range vals {
-			if nulls[i] != 0 {
-				vals[i] = `\N`
+		if err := readColumn(r, inner, col); err != nil {
+			return err
+		}
+		for i, null := range nulls {
+			if null != 0 {
+				col.set(i, `\N`)
 			}
 		}
-		return vals, nil
+		return nil
 	}
 	width, conv := numeric(typ)
 	if width == 0 {
-		return nil, fmt.Errorf("type %q is not decoded here", typ)
+		return fmt.Errorf("type %q is not decoded here", typ)
 	}
-	for i := range out {
-		b, err := r.fixed(width)
-		if err != nil {
-			return nil, err
+	var buf [8]byte
+	for i := range col.n {
+		if err := r.full(buf[:width]); err != nil {
+			return err
 		}
-		out[i] = conv(b)
+		s := conv(buf[:width])
+		if err := r.charge(int64(len(s))); err != nil {
+			return err
+		}
+		col.set(i, s)
 	}
-	return out, nil
+	return nil
 }
+
+// unsafeString returns b as a string without copying it; b must never be
+// written again. Decoded values are each allocated once, so each costs
+// what it is charged.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func numeric(typ string) (int, func([]byte) string) {
 	le := binary.LittleEndian
