@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,6 +172,10 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("--max-memory: %v", err)
 	}
+	// The sessions' budget is counted as they read; the collector is told of
+	// it too (with room for the sweep and the reports), so what hostile
+	// servers sent is freed before the process grows past it.
+	debug.SetMemoryLimit(memory + 256<<20)
 	if assessConcurrency < 1 {
 		return fail("--assess-concurrency %d: want at least 1", assessConcurrency)
 	}
