@@ -265,6 +265,11 @@ func upClickHouse(ctx context.Context, logf Logf) error {
 
 func (s Server) start(ctx context.Context, logf Logf) error {
 	if s.ping(ctx) == nil {
+		// Someone else's ClickHouse taking the lab's admin password must
+		// not be kept, and then seeded, as the lab's.
+		if err := s.Verify(ctx); err != nil {
+			return err
+		}
 		logf("%s: already running on %s", s.Name, s.Host)
 		return nil
 	}

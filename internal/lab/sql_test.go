@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,5 +312,34 @@ func TestSQLSeedIsDetectable(t *testing.T) {
 	}
 	if len(PGLongTable) != 63 || len([]rune(MariaDBLongTable)) != 64 {
 		t.Errorf("long names: %d bytes, %d characters; want 63 (NAMEDATALEN-1) and 64", len(PGLongTable), len([]rune(MariaDBLongTable)))
+	}
+}
+
+// TestUpKeepsNoForeignClickHouse needs no lab: an HTTP server of this test
+// answers every query as ClickHouse would, on the address of a lab server.
+// Up must refuse it rather than keep it as the lab's and seed it.
+func TestUpKeepsNoForeignClickHouse(t *testing.T) {
+	t.Setenv("LEAKHOUND_LAB_DIR", t.TempDir())
+	var writes []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query().Get("query"); !strings.HasPrefix(q, "SELECT") {
+			mu.Lock()
+			writes = append(writes, q)
+			mu.Unlock()
+		}
+		io.WriteString(w, "1\n")
+	}))
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	s := Server{Name: "foreign", Host: "127.0.0.1", HTTPPort: port, NativePort: port}
+	err := s.start(context.Background(), t.Logf)
+	if !errors.Is(err, ErrForeign) {
+		t.Errorf("start with someone else's server answering: %v; want ErrForeign", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(writes) > 0 {
+		t.Errorf("start sent %q to someone else's server", writes)
 	}
 }
