@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -166,13 +167,92 @@ http {
 // Logf reports progress.
 type Logf func(format string, args ...any)
 
-// Up starts every lab server that is not running and seeds what is missing.
-// It is idempotent: a running, seeded lab is left as it is.
-func Up(ctx context.Context, logf Logf) error {
-	for _, s := range Servers {
-		if err := s.start(ctx, logf); err != nil {
-			return fmt.Errorf("lab server %s (%s): %w", s.Name, s.Host, err)
+// Engines of the lab, as Up, Down and Status name them. clickhouse
+// includes the nginx and the DNS server that go with its servers.
+const (
+	EngineClickHouse = "clickhouse"
+	EnginePostgres   = "postgresql"
+	EngineMariaDB    = "mariadb"
+)
+
+// Engines are every engine of the lab, the default of Up, Down and Status.
+var Engines = []string{EngineClickHouse, EnginePostgres, EngineMariaDB}
+
+func selectEngines(engines []string) (map[string]bool, error) {
+	if len(engines) == 0 {
+		engines = Engines
+	}
+	sel := map[string]bool{}
+	for _, e := range engines {
+		switch e {
+		case EngineClickHouse, EnginePostgres, EngineMariaDB:
+			sel[e] = true
+		default:
+			return nil, fmt.Errorf("unknown lab engine %q (%s)", e, strings.Join(Engines, ", "))
 		}
+	}
+	return sel, nil
+}
+
+// Up starts every lab server of engines (all when none is named) that is
+// not running and seeds what is missing, every server in parallel. It is
+// idempotent: a running, seeded lab is left as it is.
+func Up(ctx context.Context, logf Logf, engines ...string) error {
+	sel, err := selectEngines(engines)
+	if err != nil {
+		return err
+	}
+	var jobs []func() error
+	if sel[EngineClickHouse] {
+		jobs = append(jobs, func() error { return upClickHouse(ctx, logf) })
+	}
+	if sel[EnginePostgres] {
+		for _, s := range PGServers {
+			jobs = append(jobs, func() error {
+				if err := s.up(ctx, logf); err != nil {
+					return fmt.Errorf("lab server %s (%s:%d): %w", s.Name, s.Host, s.Port, err)
+				}
+				return nil
+			})
+		}
+	}
+	if sel[EngineMariaDB] {
+		for _, s := range MariaDBServers {
+			jobs = append(jobs, func() error {
+				if err := s.up(ctx, logf); err != nil {
+					return fmt.Errorf("lab server %s (%s:%d): %w", s.Name, s.Host, s.Port, err)
+				}
+				return nil
+			})
+		}
+	}
+	return parallel(jobs...)
+}
+
+// parallel runs jobs at once and joins their errors.
+func parallel(jobs ...func() error) error {
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = j() }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func upClickHouse(ctx context.Context, logf Logf) error {
+	var jobs []func() error
+	for _, s := range Servers {
+		jobs = append(jobs, func() error {
+			if err := s.start(ctx, logf); err != nil {
+				return fmt.Errorf("lab server %s (%s): %w", s.Name, s.Host, err)
+			}
+			return nil
+		})
+	}
+	if err := parallel(jobs...); err != nil {
+		return err
 	}
 	if err := startWeb(logf); err != nil {
 		return fmt.Errorf("lab web server (%s:%d): %w", WebHost, WebPort, err)
@@ -185,6 +265,11 @@ func Up(ctx context.Context, logf Logf) error {
 
 func (s Server) start(ctx context.Context, logf Logf) error {
 	if s.ping(ctx) == nil {
+		// Someone else's ClickHouse taking the lab's admin password must
+		// not be kept, and then seeded, as the lab's.
+		if err := s.Verify(ctx); err != nil {
+			return err
+		}
 		logf("%s: already running on %s", s.Name, s.Host)
 		return nil
 	}
@@ -336,93 +421,129 @@ func webAnswers() bool {
 	return string(b) == "Ok.\n" && resp.Header.Get("Server") != ""
 }
 
-// Down stops every lab server started from Dir.
-func Down(logf Logf) error {
-	var errs []error
-	for _, s := range Servers {
-		if err := stopPid(filepath.Join(s.dir(), "pid")); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s.Name, err))
-		} else {
-			logf("%s: stopped", s.Name)
-		}
-	}
-	if err := stopPid(filepath.Join(Dir(), "web", "nginx.pid")); err != nil {
-		errs = append(errs, fmt.Errorf("web: %w", err))
-	} else {
-		logf("web: stopped")
-	}
-	if err := stopPid(filepath.Join(Dir(), "dns", "dnsmasq.pid")); err != nil {
-		errs = append(errs, fmt.Errorf("dns: %w", err))
-	} else {
-		logf("dns: stopped")
-	}
-	return errors.Join(errs...)
-}
-
-func stopPid(file string) error {
-	b, err := os.ReadFile(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+// Down stops every lab server of engines (all when none is named) started
+// from Dir.
+func Down(logf Logf, engines ...string) error {
+	sel, err := selectEngines(engines)
 	if err != nil {
 		return err
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	// A stale pid file (after a reboot) may name another process now.
-	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if !bytes.Contains(cmdline, []byte("clickhouse")) && !bytes.Contains(cmdline, []byte("nginx")) && !bytes.Contains(cmdline, []byte("dnsmasq")) {
-		os.Remove(file)
-		return nil
-	}
-	p, _ := os.FindProcess(pid)
-	if p.Signal(syscall.SIGTERM) != nil {
-		os.Remove(file)
-		return nil // already gone
-	}
-	for range 100 {
-		if p.Signal(syscall.Signal(0)) != nil {
-			os.Remove(file)
-			return nil
+	var errs []error
+	stopped := func(name string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		} else {
+			logf("%s: stopped", name)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	p.Signal(syscall.SIGKILL)
-	os.Remove(file)
+	// The relational servers flush their buffers on the way down: stop
+	// them all at once.
+	var jobs []func() error
+	for _, s := range PGServers {
+		if sel[EnginePostgres] {
+			jobs = append(jobs, func() error { return logStop(logf, s.Name, s.stop()) })
+		}
+	}
+	for _, s := range MariaDBServers {
+		if sel[EngineMariaDB] {
+			jobs = append(jobs, func() error { return logStop(logf, s.Name, s.stop()) })
+		}
+	}
+	if err := parallel(jobs...); err != nil {
+		errs = append(errs, err)
+	}
+	if !sel[EngineClickHouse] {
+		return errors.Join(errs...)
+	}
+	for _, s := range Servers {
+		stopped(s.Name, stopPid(filepath.Join(s.dir(), "pid")))
+	}
+	stopped("web", stopPid(filepath.Join(Dir(), "web", "nginx.pid")))
+	stopped("dns", stopPid(filepath.Join(Dir(), "dns", "dnsmasq.pid")))
+	return errors.Join(errs...)
+}
+
+func logStop(logf Logf, name string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	logf("%s: stopped", name)
 	return nil
 }
 
-// Status writes one line per lab server: where it is and whether it answers.
-func Status(ctx context.Context, w io.Writer) error {
+func stopPid(file string) error {
+	return stopPidSignal(file, syscall.SIGTERM, "clickhouse", "nginx", "dnsmasq")
+}
+
+// Status writes one line per lab server of engines (all when none is
+// named): where it is and whether it answers, and says so when a server
+// answering on a lab address is not the lab's own.
+func Status(ctx context.Context, w io.Writer, engines ...string) error {
+	sel, err := selectEngines(engines)
+	if err != nil {
+		return err
+	}
 	var down []string
-	for _, s := range Servers {
-		state := "up"
-		if s.ping(ctx) != nil {
-			state = "down"
-			down = append(down, s.Name)
+	state := func(name string, verify func(context.Context) error) string {
+		err := verify(ctx)
+		switch {
+		case err == nil:
+			return "up"
+		case errors.Is(err, ErrForeign):
+			down = append(down, name)
+			return "NOT THE LAB'S: " + err.Error()
+		default:
+			down = append(down, name)
+			return "down"
 		}
-		kind := "http:%d native:%d"
-		if s.TLS {
-			kind = "https:%d native+tls:%d"
+	}
+	if sel[EngineClickHouse] {
+		for _, s := range Servers {
+			kind := "http:%d native:%d"
+			if s.TLS {
+				kind = "https:%d native+tls:%d"
+			}
+			fmt.Fprintf(w, "%-18s clickhouse %s "+kind+"  %s\n", s.Name, s.Host, s.HTTPPort, s.NativePort, state(s.Name, s.Verify))
 		}
-		fmt.Fprintf(w, "%-10s clickhouse %s "+kind+"  %s\n", s.Name, s.Host, s.HTTPPort, s.NativePort, state)
+		st := "up"
+		if !webAnswers() {
+			st = "down"
+			down = append(down, "web")
+		}
+		fmt.Fprintf(w, "%-18s nginx      %s http:%d  %s\n", "web", WebHost, WebPort, st)
+		st = "up"
+		if !dnsAnswers(ctx) {
+			st = "down"
+			down = append(down, "dns")
+		}
+		fmt.Fprintf(w, "%-18s dnsmasq    %s  %s (zones %s, %s)\n", "dns", DNSServer(), st, Domain, WildDomain)
 	}
-	state := "up"
-	if !webAnswers() {
-		state = "down"
-		down = append(down, "web")
+	if sel[EnginePostgres] {
+		for _, s := range PGServers {
+			how := s.Method
+			if s.Networks != "" {
+				how += " from " + s.Networks + " only"
+			}
+			if s.TLS {
+				how += ", TLS only"
+			}
+			fmt.Fprintf(w, "%-18s postgresql %s:%d (%s)  %s\n", s.Name, s.Host, s.Port, how, state(s.Name, s.Verify))
+		}
 	}
-	fmt.Fprintf(w, "%-10s nginx      %s http:%d  %s\n", "web", WebHost, WebPort, state)
-	state = "up"
-	if !dnsAnswers(ctx) {
-		state = "down"
-		down = append(down, "dns")
+	if sel[EngineMariaDB] {
+		for _, s := range MariaDBServers {
+			how := "no password"
+			if s.Password != "" {
+				how = "password"
+			}
+			if s.Networks != "" {
+				how += ", from " + s.Networks + " only"
+			}
+			fmt.Fprintf(w, "%-18s mariadb    %s:%d (%s)  %s\n", s.Name, s.Host, s.Port, how, state(s.Name, s.Verify))
+		}
 	}
-	fmt.Fprintf(w, "%-10s dnsmasq    %s  %s (zones %s, %s)\n", "dns", DNSServer(), state, Domain, WildDomain)
 	if len(down) > 0 {
-		return fmt.Errorf("down: %s", strings.Join(down, ", "))
+		return fmt.Errorf("down or not the lab's: %s", strings.Join(down, ", "))
 	}
 	return nil
 }
