@@ -842,12 +842,15 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 			"arrayJoin(arrayDistinct(leakhound_i)) AS leakhound_k, position(leakhound_h, leakhound_f[indexOf(leakhound_i, leakhound_k)]) AS leakhound_a",
 			quoteString(strings.Join(alt, "|")), strings.Join(which, ", ")), true})
 	}
-	cols := make([]string, ncols)
-	elems := make([]string, ncols)
+	// The rows kept are whole (values, their offsets and the anchor) until
+	// after GROUP BY: windows are cut from the few rows read back, not
+	// from every row that holds a key.
+	kept := []string{"leakhound_a"}
+	elems := []string{"tupleElement(leakhound_r, 1) AS leakhound_a"}
 	windows := make([]string, ncols)
-	for i := range cols {
-		cols[i] = fmt.Sprintf("leakhound_c%d", i)
-		elems[i] = fmt.Sprintf("tupleElement(leakhound_r, %d)", i+1)
+	for i := range ncols {
+		kept = append(kept, fmt.Sprintf("leakhound_v%d", i), fmt.Sprintf("leakhound_o%d", i))
+		elems = append(elems, fmt.Sprintf("tupleElement(leakhound_r, %d) AS leakhound_v%d", 2*i+2, i), fmt.Sprintf("tupleElement(leakhound_r, %d) AS leakhound_o%d", 2*i+3, i))
 		windows[i] = window(i)
 	}
 	seen := map[string]bool{} // a row found under two keys is kept once
@@ -859,10 +862,11 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 			return fmt.Errorf("stopped after %d of %d search passes: %w", pi, len(passes), err)
 		}
 		q := fmt.Sprintf("SELECT leakhound_k, toString(leakhound_n), %s FROM ("+
+			"SELECT leakhound_k, leakhound_n, %s FROM ("+
 			"SELECT leakhound_k, count() AS leakhound_n, groupArray(%d)(tuple(%s)) AS leakhound_g FROM ("+
 			"SELECT %s, %s FROM %s) GROUP BY leakhound_k"+
-			") ARRAY JOIN leakhound_g AS leakhound_r",
-			strings.Join(elems, ", "), perKey, strings.Join(cols, ", "), p.sel, strings.Join(windows, ", "), src)
+			") ARRAY JOIN leakhound_g AS leakhound_r)",
+			strings.Join(windows, ", "), strings.Join(elems, ", "), perKey, strings.Join(kept, ", "), p.sel, strings.Join(kept[1:], ", "), src)
 		res, err := s.q(ctx, q, []setting{{"max_rows_to_read", strconv.Itoa(countRowsCap)}, {"read_overflow_mode", "break"}}, *budget)
 		if err != nil {
 			return err
