@@ -733,13 +733,19 @@ func (s *session) Sample(ctx context.Context, t datastore.Table, lim datastore.L
 		return out, fmt.Errorf("%s.%s not sampled (at most %d tables a session): %w", t.Database, t.Name, maxSampledTables, datastore.ErrSessionCap)
 	}
 	s.sampledTables++
+	return s.sample(ctx, t, quoteIdent(t.Database)+"."+quoteIdent(t.Name), lim)
+}
+
+// sample is Sample reading from, a table or a subquery.
+func (s *session) sample(ctx context.Context, t datastore.Table, from string, lim datastore.Limits) (datastore.Rows, error) {
+	out := datastore.Rows{Counts: map[string]int64{}}
+	cols := textColumns(t)
 	exprs := presented(cols)
 	var heads []string
 	for i, c := range cols {
 		out.Columns = append(out.Columns, c.Name)
 		heads = append(heads, fmt.Sprintf("substring(%s, 1, %d) AS leakhound_c%d", exprs[i], valueByteCap, i))
 	}
-	from := quoteIdent(t.Database) + "." + quoteIdent(t.Name)
 	budget := lim.Bytes
 	if budget <= 0 {
 		budget = queryByteCap

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -143,6 +144,77 @@ func TestSamplePairsNamesWithValues(t *testing.T) {
 	for _, k := range lab.SecretKinds {
 		if !slices.Contains(kinds(e, rows)["string.values"], k) {
 			t.Errorf("Sample(log_stream) string.values lacks kind %s", k)
+		}
+	}
+}
+
+// syntheticSecret is an AWS-secret-shaped value made up for the test.
+func syntheticSecret() string {
+	const set = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 40)
+	x := uint32(2463534242)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = set[x%uint32(len(set))]
+	}
+	return string(b)
+}
+
+// filler is an SQL expression of about n bytes of plain text.
+func filler(n int) string {
+	return fmt.Sprintf("arrayStringConcat(arrayMap(x -> 'filler text ', range(%d)))", n/12)
+}
+
+// Long values and key/value layouts, read from subqueries of literals: the
+// lab is never written. Each source holds one planted value that the old
+// reading (the first 8,192 bytes of each column, each column alone) missed.
+func TestSampleLongValuesAndKeyValuePairs(t *testing.T) {
+	requireLab(t)
+	e := classify.Default()
+	secret := quoteString(syntheticSecret())
+	for _, tc := range []struct {
+		name    string
+		from    string
+		columns []datastore.Column
+		column  string // where the kind must be found
+		kind    string
+	}{
+		{"keyword after byte 8192", fmt.Sprintf("(SELECT concat(%s, ' aws_secret_access_key = ', %s, ' ', %s) AS body)", filler(24000), secret, filler(4000)),
+			[]datastore.Column{{Name: "body", Type: "String"}}, "body", "aws"},
+		{"pattern after byte 8192", fmt.Sprintf("(SELECT concat(%s, ' call me at 13912345678 today ', %s) AS body)", filler(24000), filler(4000)),
+			[]datastore.Column{{Name: "body", Type: "String"}}, "body", "phone"},
+		{"second column after byte 8192", fmt.Sprintf("(SELECT %s AS a, concat(%s, ' aws_secret_access_key = ', %s) AS body)", filler(12000), filler(12000), secret),
+			[]datastore.Column{{Name: "a", Type: "String"}, {Name: "body", Type: "String"}}, "body", "aws"},
+		{"key and value columns", fmt.Sprintf("(SELECT 'aws_secret_access_key' AS k, %s AS v UNION ALL SELECT 'region' AS k, 'cn-north-1' AS v)", secret),
+			[]datastore.Column{{Name: "k", Type: "String"}, {Name: "v", Type: "String"}}, "v", "aws"},
+		{"setting_name and setting_value", fmt.Sprintf("(SELECT 'AWS_SECRET_ACCESS_KEY' AS setting_name, %s AS setting_value)", secret),
+			[]datastore.Column{{Name: "setting_name", Type: "String"}, {Name: "setting_value", Type: "String"}}, "setting_value", "aws"},
+		{"parallel names and values arrays", fmt.Sprintf("(SELECT ['region', 'aws_secret_access_key'] AS `attr.names`, ['cn-north-1', %s] AS `attr.values`)", secret),
+			[]datastore.Column{{Name: "attr.names", Type: "Array(String)"}, {Name: "attr.values", Type: "Array(String)"}}, "attr.values", "aws"},
+		{"arrays of unequal length", fmt.Sprintf("(SELECT ['aws_secret_access_key'] AS `attr.names`, [%s, 'extra'] AS `attr.values`)", secret),
+			[]datastore.Column{{Name: "attr.names", Type: "Array(String)"}, {Name: "attr.values", Type: "Array(String)"}}, "attr.values", "aws"},
+	} {
+		for _, srv := range []lab.Server{lab.Open, lab.Readonly} {
+			t.Run(tc.name+" on "+srv.Name, func(t *testing.T) {
+				s := labSession(t, srv, true)
+				tbl := datastore.Table{Database: "lab", Name: "subquery", Engine: "Memory", Rows: 2, RowsExact: true, Columns: tc.columns}
+				rows, err := s.sample(context.Background(), tbl, tc.from, sampleLimits(e))
+				if err != nil {
+					t.Fatalf("sample(%s) = %v", tc.name, err)
+				}
+				if got := kinds(e, rows)[tc.column]; !slices.Contains(got, tc.kind) {
+					t.Errorf("sample(%s) found kinds %q in column %s, want %s", tc.name, got, tc.column, tc.kind)
+				}
+				for _, r := range rows.Values {
+					for ci, v := range r {
+						if len(v) > valueByteCap+1 {
+							t.Errorf("sample(%s) read back %d bytes of column %s, want at most %d", tc.name, len(v), rows.Columns[ci], valueByteCap+1)
+						}
+					}
+				}
+			})
 		}
 	}
 }
