@@ -647,17 +647,14 @@ func keyColumn(cols []datastore.Column, i int) int {
 
 // presented returns the expressions the columns are read back as: their
 // text, except that a value column with a key column beside it reads as
-// "key = value" (a line per element for parallel arrays, and per entry for
-// a Map), so that rules needing the key as context match the value.
+// "key = value" (a line per element for parallel arrays), so that rules
+// needing the key as context match the value.
 func presented(cols []datastore.Column) []string {
 	out := make([]string, len(cols))
 	for i, c := range cols {
 		out[i] = textExpr(c)
-		if strings.HasPrefix(c.Type, "Map(") {
-			// Keys and values of any type, as text, one entry a line.
-			out[i] = fmt.Sprintf("arrayStringConcat(arrayMap((k, v) -> concat(toString(k), ' = ', toString(v)), mapKeys(%[1]s), mapValues(%[1]s)), '\\n')", quoteIdent(c.Name))
-			continue
-		}
+		// A Map needs no pairing: its text, {'key':'value'}, keeps each key
+		// beside its value, as the keyword-context rules expect.
 		j := keyColumn(cols, i)
 		switch {
 		case j < 0:
