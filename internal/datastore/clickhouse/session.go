@@ -711,6 +711,16 @@ func sampleSource(exprs []string, from string) string {
 	return fmt.Sprintf("(SELECT %s, %s AS leakhound_h FROM %s)", strings.Join(sel, ", "), h, from)
 }
 
+// haystack selects from a table only its haystack, leakhound_h: every
+// column's text joined by newlines, as sampleSource joins them.
+func haystack(exprs []string, from string) string {
+	h := exprs[0]
+	if len(exprs) > 1 {
+		h = "concat(" + strings.Join(exprs, ", '\\n', ") + ")"
+	}
+	return fmt.Sprintf("(SELECT %s AS leakhound_h FROM %s)", h, from)
+}
+
 // Sample implements datastore.Session. In a few passes over the table the
 // server finds which keywords and patterns occur and in how many rows, and
 // counts the rows matching each rule whose keywords occur; then it returns a
@@ -759,7 +769,7 @@ func (s *session) sample(ctx context.Context, t datastore.Table, from string, li
 			return out, fmt.Errorf("searching %s.%s: %w", t.Database, t.Name, err)
 		}
 		if len(lim.Exact) > 0 {
-			if err := s.countExact(ctx, &out, src, lim.Exact); err != nil {
+			if err := s.countExact(ctx, &out, haystack(exprs, from), lim.Exact); err != nil {
 				return out, fmt.Errorf("counting matches in %s.%s: %w", t.Database, t.Name, err)
 			}
 		}
@@ -819,7 +829,8 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 	type pass struct {
 		keys []string
 		// sel selects leakhound_k, one key found in the row, and
-		// leakhound_a, where in leakhound_h it was first found.
+		// leakhound_x, what of it was first found in leakhound_h (the
+		// key itself, or a pattern's first fragment).
 		sel      string
 		patterns bool // leakhound_k is an index into keys, not a key
 	}
@@ -829,7 +840,7 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 		for i, k := range batch {
 			alt[i] = regexp.QuoteMeta(k)
 		}
-		passes = append(passes, pass{batch, fmt.Sprintf("arrayJoin(arrayDistinct(extractAll(leakhound_h, %s))) AS leakhound_k, position(leakhound_h, leakhound_k) AS leakhound_a",
+		passes = append(passes, pass{batch, fmt.Sprintf("arrayJoin(arrayDistinct(extractAll(leakhound_h, %s))) AS leakhound_k, leakhound_k AS leakhound_x",
 			quoteString(strings.Join(alt, "|"))), false})
 	}
 	for _, batch := range batches(lim.Patterns, func(p string) int { return 2*len(p) + 40 }) {
@@ -842,18 +853,19 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 		// The fragments found, and for each the pattern it matches: a
 		// key's window is anchored at its first fragment.
 		passes = append(passes, pass{batch, fmt.Sprintf("extractAll(leakhound_h, %s) AS leakhound_f, arrayMap(x -> multiIf(%s, ''), leakhound_f) AS leakhound_i, "+
-			"arrayJoin(arrayDistinct(leakhound_i)) AS leakhound_k, position(leakhound_h, leakhound_f[indexOf(leakhound_i, leakhound_k)]) AS leakhound_a",
+			"arrayJoin(arrayDistinct(leakhound_i)) AS leakhound_k, leakhound_f[indexOf(leakhound_i, leakhound_k)] AS leakhound_x",
 			quoteString(strings.Join(alt, "|")), strings.Join(which, ", ")), true})
 	}
 	// The rows kept are whole (values, their offsets and the anchor) until
 	// after GROUP BY: windows are cut from the few rows read back, not
 	// from every row that holds a key.
-	kept := []string{"leakhound_a"}
-	elems := []string{"tupleElement(leakhound_r, 1) AS leakhound_a"}
+	// and where the key was found is looked up in those rows only.
+	kept := []string{"leakhound_x", "leakhound_h"}
+	elems := []string{"position(tupleElement(leakhound_r, 2), tupleElement(leakhound_r, 1)) AS leakhound_a"}
 	windows := make([]string, ncols)
 	for i := range ncols {
 		kept = append(kept, fmt.Sprintf("leakhound_v%d", i), fmt.Sprintf("leakhound_o%d", i))
-		elems = append(elems, fmt.Sprintf("tupleElement(leakhound_r, %d) AS leakhound_v%d", 2*i+2, i), fmt.Sprintf("tupleElement(leakhound_r, %d) AS leakhound_o%d", 2*i+3, i))
+		elems = append(elems, fmt.Sprintf("tupleElement(leakhound_r, %d) AS leakhound_v%d", 2*i+3, i), fmt.Sprintf("tupleElement(leakhound_r, %d) AS leakhound_o%d", 2*i+4, i))
 		windows[i] = window(i)
 	}
 	seen := map[string]bool{} // a row found under two keys is kept once
@@ -957,7 +969,7 @@ func nonCapturing(p string) string {
 // countExact counts the rows matching each exact pattern whose keywords
 // occur, evaluated only on the rows that hold one of them: the server
 // filters with fast substring search and runs the regular expressions on
-// the few rows left. src is the source of discover: only its haystack is read.
+// the few rows left. src selects leakhound_h (see haystack).
 func (s *session) countExact(ctx context.Context, out *datastore.Rows, src string, exact map[string]datastore.Match) error {
 	var names []string
 	for n, m := range exact {
