@@ -466,7 +466,6 @@ func (s *session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 	for i := range inv.Databases {
 		byDB[inv.Databases[i].Name] = &inv.Databases[i]
 	}
-	var toCount []*datastore.Table
 	for _, r := range tabRows {
 		if len(r) != 5 {
 			continue
@@ -493,6 +492,7 @@ func (s *session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 		}
 		db.Tables = append(db.Tables, t)
 	}
+	var toCount []*datastore.Table
 	for _, db := range inv.Databases {
 		for i := range db.Tables {
 			if t := &db.Tables[i]; !t.RowsExact && isLocalStorage(t.Engine) {
@@ -508,6 +508,12 @@ func (s *session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 // the server can give cheaply: count() reads one column under a row limit,
 // at most maxCountQueries times a session, and stops when ctx is done.
 func (s *session) countRows(ctx context.Context, inv *datastore.Inventory, tables []*datastore.Table) {
+	failed := 0
+	defer func() {
+		if failed > 0 {
+			inv.Truncate(fmt.Sprintf("rows not counted in %d Log/Memory tables: no answer, or over %d rows", failed, countRowsCap))
+		}
+	}()
 	for i, t := range tables {
 		if ctx.Err() != nil {
 			inv.Truncate(fmt.Sprintf("the time budget ran out after counting the rows of %d of %d Log/Memory tables", i, len(tables)))
@@ -522,10 +528,10 @@ func (s *session) countRows(ctx context.Context, inv *datastore.Inventory, table
 		// short as if it were the table's.
 		cnt, err := s.q(ctx, "SELECT toString(count()) FROM "+quoteIdent(t.Database)+"."+quoteIdent(t.Name),
 			[]setting{{"max_rows_to_read", strconv.Itoa(countRowsCap)}, {"read_overflow_mode", "throw"}}, 4096)
-		if err == nil && !cnt.truncated {
-			if n := atoi(oneValue(cnt)); n >= 0 {
-				t.Rows, t.RowsExact = n, true
-			}
+		if n := atoi(oneValue(cnt)); err == nil && !cnt.truncated && n >= 0 {
+			t.Rows, t.RowsExact = n, true
+		} else {
+			failed++
 		}
 	}
 }
