@@ -135,16 +135,24 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 		}
 	}
 	if p := f.Privileges; p != nil {
-		if p.FileRead {
+		// Only a capability proven is a reason to raise the severity; one
+		// that could not be judged is said to be unknown, and why.
+		if p.FileRead == datastore.Yes {
 			raise(High)
 			f.Reasons = append(f.Reasons, "table function file() usable: the server's own files under user_files_path can be read")
-		} else if p.TableFunctions {
+		} else if p.TableFunctions == datastore.Yes {
 			raise(High)
 			f.Reasons = append(f.Reasons, "table functions usable (url(), remote(): the server can be made to reach other hosts)")
 		}
-		if p.DDL {
+		if p.FileRead == datastore.Unknown {
+			f.Reasons = append(f.Reasons, "could not tell whether file() can read the server's files: "+why(p, "file_read"))
+		}
+		switch p.DDL {
+		case datastore.Yes:
 			raise(High)
 			f.Reasons = append(f.Reasons, "not read-only: anyone can create, alter and drop tables")
+		case datastore.Unknown:
+			f.Reasons = append(f.Reasons, "could not tell whether writes are possible: "+why(p, "ddl", "readonly"))
 		}
 	}
 	if inv := f.Inventory; inv != nil {
@@ -158,7 +166,7 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 			for _, t := range db.Tables {
 				tables++
 				if t.Rows > 0 {
-					rows += t.Rows
+					rows = datastore.AddCount(rows, t.Rows)
 				}
 				for _, c := range t.Classes {
 					classes[c] = append(classes[c], db.Name+"."+t.Name)
@@ -176,8 +184,22 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 			raise(Critical)
 			f.Reasons = append(f.Reasons, fmt.Sprintf("%s in %s", classPhrase(c, f.Detections), strings.Join(capList(classes[c], 5), ", ")))
 		}
+		for _, t := range inv.Truncation {
+			f.Reasons = append(f.Reasons, "incomplete: "+t)
+		}
 	}
 	f.Remediation = remediation
+}
+
+// why returns the first reason given for leaving one of capabilities
+// unjudged.
+func why(p *datastore.Privileges, capabilities ...string) string {
+	for _, c := range capabilities {
+		if w := p.Unjudged[c]; w != "" {
+			return w
+		}
+	}
+	return "no evidence either way"
 }
 
 func classPhrase(class string, ds []Detection) string {

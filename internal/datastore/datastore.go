@@ -5,7 +5,9 @@ package datastore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sort"
 	"strconv"
@@ -73,14 +75,96 @@ type Service struct {
 // most its memory budget / SessionMemory sessions at once.
 const SessionMemory = 64 << 20
 
-// Privileges is what the proven user can do, judged without changing anything.
+// Verdict is what a judgement of one capability found: granted, refused,
+// or unknown when the server's answers could not settle it. Unknown is never
+// read as granted; in JSON it is null.
+type Verdict int8
+
+const (
+	Unknown Verdict = iota
+	No
+	Yes
+)
+
+// VerdictOf turns a settled judgement into a Verdict.
+func VerdictOf(b bool) Verdict {
+	if b {
+		return Yes
+	}
+	return No
+}
+
+// Known reports whether the verdict was settled.
+func (v Verdict) Known() bool { return v == Yes || v == No }
+
+// Not negates a settled verdict; Unknown stays Unknown.
+func (v Verdict) Not() Verdict {
+	switch v {
+	case Yes:
+		return No
+	case No:
+		return Yes
+	}
+	return Unknown
+}
+
+func (v Verdict) String() string {
+	switch v {
+	case Yes:
+		return "yes"
+	case No:
+		return "no"
+	}
+	return "unknown"
+}
+
+// MarshalJSON writes true, false or null.
+func (v Verdict) MarshalJSON() ([]byte, error) {
+	switch v {
+	case Yes:
+		return []byte("true"), nil
+	case No:
+		return []byte("false"), nil
+	}
+	return []byte("null"), nil
+}
+
+// UnmarshalJSON reads true, false or null.
+func (v *Verdict) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "true":
+		*v = Yes
+	case "false":
+		*v = No
+	case "null":
+		*v = Unknown
+	default:
+		return fmt.Errorf("verdict %.20q is not true, false or null", b)
+	}
+	return nil
+}
+
+// Privileges is what the proven user can do, judged without changing
+// anything. A capability that could not be judged is Unknown, and Unjudged
+// says why (keyed by its JSON name).
 type Privileges struct {
-	Readonly       bool     `json:"readonly"`
-	DDL            bool     `json:"ddl"`
-	FileRead       bool     `json:"file_read"`
-	TableFunctions bool     `json:"table_functions"`
-	ReadonlyLevel  int      `json:"readonly_level"` // -1 when it could not be told
-	Evidence       []string `json:"evidence,omitempty"`
+	Readonly       Verdict           `json:"readonly"`
+	DDL            Verdict           `json:"ddl"`
+	FileRead       Verdict           `json:"file_read"`
+	TableFunctions Verdict           `json:"table_functions"`
+	ReadonlyLevel  int               `json:"readonly_level"` // -1 when it could not be told
+	Evidence       []string          `json:"evidence,omitempty"`
+	Unjudged       map[string]string `json:"unjudged,omitempty"`
+}
+
+// Unjudge marks a capability as not judged, and why.
+func (p *Privileges) Unjudge(capability, why string) {
+	if p.Unjudged == nil {
+		p.Unjudged = map[string]string{}
+	}
+	if _, ok := p.Unjudged[capability]; !ok {
+		p.Unjudged[capability] = why
+	}
 }
 
 // Column is one column of a table.
@@ -104,6 +188,21 @@ type Table struct {
 	// holding a candidate for it, for kinds confirmed in fetched rows.
 	Leaks   map[string]int64 `json:"leaks,omitempty"`
 	Sampled *SampleStats     `json:"sampled,omitempty"`
+	// Truncation says why what was read of this table is incomplete.
+	Truncation []string `json:"truncation,omitempty"`
+}
+
+// AddCount adds two counts of rows or bytes, stopping at the largest int64
+// rather than wrapping: a peer can claim any size, and a sum that wraps
+// negative reads as "nothing here".
+func AddCount(a, b int64) int64 {
+	if a > 0 && b > math.MaxInt64-a {
+		return math.MaxInt64
+	}
+	if a < 0 && b < math.MinInt64-a {
+		return math.MinInt64
+	}
+	return a + b
 }
 
 // SampleStats says how much was read back to size a table.
@@ -128,6 +227,16 @@ type Database struct {
 type Inventory struct {
 	Databases []Database `json:"databases"`
 	Truncated bool       `json:"truncated,omitempty"` // a limit cut the listing short
+	// Truncation says which limit cut it, and where: "tables listed for
+	// the first 1000 of 100000 databases", "server budget ran out after
+	// sampling 12 of 40 tables".
+	Truncation []string `json:"truncation,omitempty"`
+}
+
+// Truncate records that a limit cut the inventory short, and why.
+func (inv *Inventory) Truncate(why string) {
+	inv.Truncated = true
+	inv.Truncation = append(inv.Truncation, why)
 }
 
 // Limits bound what one Sample may cost on the server and on the wire.
@@ -159,7 +268,15 @@ type Rows struct {
 	Counts    map[string]int64
 	ReadRows  int64
 	ReadBytes int64
+	// Truncation says why the sample is less than was asked for: a query
+	// that ran out of time, an answer cut at a cap, a budget spent.
+	Truncation []string
 }
+
+// ErrSessionCap is returned by a Session that has run as many per-table
+// queries as it allows itself: a server listing a million tables costs a
+// bounded number of queries, not a million.
+var ErrSessionCap = errors.New("the session's cap on per-table queries is reached")
 
 // Driver finds one kind of datastore.
 type Driver interface {

@@ -3,6 +3,7 @@ package lab
 import (
 	"bufio"
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,4 +53,44 @@ func unescapeArray(s string) string {
 		}
 	}
 	return out.String()
+}
+
+// The key/value table tests what it says: its secret is found only with its
+// key beside it, and its token starts past byte 8,192 of the value.
+func TestKeyValueTableSeed(t *testing.T) {
+	var tbl *table
+	for _, x := range tables() {
+		if x.name == KeyValueTable {
+			tbl = &x
+		}
+	}
+	if tbl == nil {
+		t.Fatalf("no lab table %s", KeyValueTable)
+	}
+	var buf bytes.Buffer
+	if err := tbl.fill(&buf); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != tbl.rows {
+		t.Fatalf("%s: %d rows generated, want %d", KeyValueTable, len(lines), tbl.rows)
+	}
+	e := classify.Default()
+	kinds := func(s string) (out []string) {
+		for _, d := range e.Scan(s) {
+			out = append(out, d.Kind)
+		}
+		return out
+	}
+	k, v, _ := strings.Cut(lines[1], "\t")
+	if got := kinds(v); len(got) != 0 {
+		t.Errorf("%s row 2: the value alone is found as %q, want nothing (the key is the context)", KeyValueTable, got)
+	}
+	if got := kinds(k + " = " + v); !slices.Contains(got, "aws") {
+		t.Errorf("%s row 2: key = value found as %q, want aws", KeyValueTable, got)
+	}
+	_, long, _ := strings.Cut(lines[2], "\t")
+	if i := strings.Index(long, "ghp_"); i < 8192 || !slices.Contains(kinds(long), "github") {
+		t.Errorf("%s row 3: token at byte %d, kinds %q; want github past byte 8192", KeyValueTable, i, kinds(long))
+	}
 }

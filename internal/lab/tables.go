@@ -17,6 +17,10 @@ const (
 	BacktickTable  = "we`ird\\name"
 	EscapeTable    = "esc\x1b]0;pwned\x07\x1b[31mred"
 	EscapeColumn   = "c\x1b[2Jol"
+	// KeyValueTable holds settings as key/value rows (k, v), one of them a
+	// secret whose name is only in k, and a value whose token starts past
+	// byte 8,192.
+	KeyValueTable = "app_settings"
 )
 
 // table is one lab table: how to create it and how to fill it.
@@ -57,6 +61,14 @@ func tables() []table {
 		}},
 		{Open, "default", EscapeTable, "(" + quoteIdent(EscapeColumn) + " String) ENGINE = TinyLog", 1, func(w io.Writer) error {
 			_, err := io.WriteString(w, "contact wang.fang77@163.com\n")
+			return err
+		}},
+		// Settings kept as key/value rows: the secret's name is in k, the
+		// secret in v; and a value whose token starts past byte 8,192.
+		{Open, "default", KeyValueTable, "(k String, v String) ENGINE = TinyLog", 3, func(w io.Writer) error {
+			g := gen{rand.New(rand.NewPCG(9, 9))}
+			_, err := fmt.Fprintf(w, "region\tcn-north-1\naws_secret_access_key\t%s\nrelease_notes\t%s %s\n",
+				g.pick(alnum, 40), strings.Repeat("filler text ", 2000), tsvEscape(g.secret("github")))
 			return err
 		}},
 		{Readonly, "default", "events",

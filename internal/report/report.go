@@ -145,12 +145,8 @@ func size(n int64) string {
 	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
 
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
+// yesNo prints a verdict: yes, no, or unknown when it could not be judged.
+func yesNo(v datastore.Verdict) string { return v.String() }
 
 var severityColour = map[assess.Severity]string{
 	assess.Critical: "\x1b[1;97;41m", assess.High: "\x1b[1;31m", assess.Medium: "\x1b[33m",
@@ -312,8 +308,16 @@ func writeTables(b *strings.Builder, inv *datastore.Inventory) {
 	if len(remote) > 0 {
 		fmt.Fprintf(b, "  not opened (tables live elsewhere; listing them makes the server reach out): %s\n", strings.Join(remote, ", "))
 	}
-	if inv.Truncated {
+	if inv.Truncated && len(inv.Truncation) == 0 {
 		b.WriteString("  (listing cut short by a limit)\n")
+	}
+	// The inventory's own truncation is among the reasons (assess).
+	for _, db := range inv.Databases {
+		for _, t := range db.Tables {
+			for _, why := range t.Truncation {
+				fmt.Fprintf(b, "  incomplete: %s: %s\n", Safe(db.Name+"."+t.Name), Safe(why))
+			}
+		}
 	}
 }
 

@@ -532,16 +532,30 @@ const (
 // an access log full of addresses is not a leak of people.
 var lowWeight = map[string]bool{"ip_address": true}
 
-// measure inventories the server and sizes what its tables leak.
+// measure inventories the server and sizes what its tables leak. It stops
+// sampling when the server budget (ctx) runs out or the session will run
+// no more per-table queries, and says so in the inventory and the errors.
 func (s *scanner) measure(ctx context.Context, sess datastore.Session, svc *datastore.Service, r *serverResult) {
+	budgetGone := func(what string) {
+		e := fmt.Errorf("%s: the server budget of %s ran out %s", svc.Endpoint, s.cfg.ServiceBudget, what)
+		r.errs = append(r.errs, e.Error())
+		s.cfg.Warn(e)
+	}
 	inv, err := sess.Inventory(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			budgetGone("during the inventory")
+		}
 		e := fmt.Errorf("%s: inventory: %w", svc.Endpoint, err)
 		r.errs = append(r.errs, e.Error())
 		s.cfg.Warn(e)
 		return
 	}
 	r.inventory = &inv
+	if ctx.Err() != nil {
+		budgetGone("during the inventory")
+		return
+	}
 	if s.cfg.NoSample || s.cfg.Engine == nil {
 		return
 	}
@@ -556,29 +570,43 @@ func (s *scanner) measure(ctx context.Context, sess datastore.Session, svc *data
 		}
 	}
 	kinds := s.cfg.Engine.Kinds()
+	var tables []*datastore.Table
 	for di := range inv.Databases {
-		db := &inv.Databases[di]
-		if db.System {
-			continue
+		if db := &inv.Databases[di]; !db.System {
+			for ti := range db.Tables {
+				if t := &db.Tables[ti]; t.Rows != 0 {
+					tables = append(tables, t)
+				}
+			}
 		}
-		for ti := range db.Tables {
-			t := &db.Tables[ti]
-			if t.Rows == 0 {
-				continue
-			}
-			rows, err := sess.Sample(ctx, *t, lim)
-			r.stats.RowsRead += rows.ReadRows
-			r.stats.BytesRead += rows.ReadBytes
-			if rows.ReadRows > 0 || rows.ReadBytes > 0 {
-				t.Sampled = &datastore.SampleStats{Rows: rows.ReadRows, Bytes: rows.ReadBytes}
-			}
-			if err != nil {
-				e := fmt.Errorf("%s: %w", svc.Endpoint, err)
-				r.errs = append(r.errs, e.Error())
-				s.cfg.Warn(e)
-			}
-			r.detections = append(r.detections, s.classifyRows(db.Name, t, rows, kinds, len(r.detections))...)
+	}
+	for i, t := range tables {
+		if ctx.Err() != nil {
+			why := fmt.Sprintf("after sampling %d of %d tables", i, len(tables))
+			inv.Truncate("server budget ran out " + why)
+			budgetGone(why)
+			return
 		}
+		rows, err := sess.Sample(ctx, *t, lim)
+		if errors.Is(err, datastore.ErrSessionCap) {
+			inv.Truncate(fmt.Sprintf("sampled %d of %d tables: %v", i, len(tables), err))
+			return
+		}
+		r.stats.RowsRead = datastore.AddCount(r.stats.RowsRead, rows.ReadRows)
+		r.stats.BytesRead = datastore.AddCount(r.stats.BytesRead, rows.ReadBytes)
+		if rows.ReadRows > 0 || rows.ReadBytes > 0 {
+			t.Sampled = &datastore.SampleStats{Rows: rows.ReadRows, Bytes: rows.ReadBytes}
+		}
+		t.Truncation = append(t.Truncation, rows.Truncation...)
+		if err != nil {
+			if ctx.Err() != nil {
+				t.Truncation = append(t.Truncation, "server budget ran out while sampling")
+			}
+			e := fmt.Errorf("%s: %w", svc.Endpoint, err)
+			r.errs = append(r.errs, e.Error())
+			s.cfg.Warn(e)
+		}
+		r.detections = append(r.detections, s.classifyRows(t.Database, t, rows, kinds, len(r.detections))...)
 	}
 }
 

@@ -686,7 +686,7 @@ func TestPrivilegesRefusalsWithLongStackTraces(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Privileges(%s) = %v", svc.Endpoint, err)
 	}
-	if !p.Readonly || p.TableFunctions || p.FileRead {
+	if p.Readonly != datastore.Yes || p.TableFunctions != datastore.No || p.FileRead != datastore.No {
 		t.Errorf("Privileges(%s) = readonly %v, table functions %v, file() %v (evidence %q), want readonly, both refused",
 			svc.Endpoint, p.Readonly, p.TableFunctions, p.FileRead, p.Evidence)
 	}

@@ -108,7 +108,7 @@ func (s *session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 func (s *session) Sample(ctx context.Context, t datastore.Table, lim datastore.Limits) (datastore.Rows, error) {
 	s.rowsHeld = 0
 	s.mem.reset(s.invHeld)
-	rows, err := s.sample(ctx, t, lim)
+	rows, err := s.sampleTable(ctx, t, lim)
 	for i, v := range rows.Values {
 		// A row read natively is a view of its whole block: a copy of its
 		// headers lets the block go, so that what is held is what is kept.

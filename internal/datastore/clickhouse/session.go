@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"runtime"
@@ -78,6 +79,8 @@ type session struct {
 	// profileReadonly: the server refused our readonly=1 because the
 	// profile is read-only already; it is not sent again.
 	profileReadonly bool
+	countQueries    int // count() queries run, against maxCountQueries
+	sampledTables   int // tables sampled, against maxSampledTables
 }
 
 var _ datastore.Session = (*session)(nil)
@@ -173,32 +176,49 @@ func (s *session) ServerID(ctx context.Context) (string, error) {
 // Privileges implements datastore.Session. Nothing is changed: the
 // readonly level is read from settings and from which setting changes the
 // server accepts; table functions are tried on a file that cannot exist.
+// What the answers do not settle stays Unknown, with the reason: an empty
+// or cut-short answer is never read as a capability granted.
 func (s *session) Privileges(ctx context.Context) (datastore.Privileges, error) {
 	p := datastore.Privileges{ReadonlyLevel: -1}
-	res, err := s.q(ctx, "SELECT name, toString(value) FROM system.settings WHERE name IN ('readonly', 'allow_ddl')", nil, 1<<16)
-	if err != nil {
-		return p, fmt.Errorf("reading settings: %w", err)
-	}
 	set := map[string]string{}
-	for _, r := range res.rows {
-		if len(r) == 2 {
-			set[r[0]] = r[1]
+	res, err := s.complete(ctx, "SELECT name, toString(value) FROM system.settings WHERE name IN ('readonly', 'allow_ddl')", nil)
+	if err != nil {
+		p.Evidence = append(p.Evidence, "reading settings failed: "+err.Error())
+	} else {
+		for _, r := range res.rows {
+			if len(r) == 2 {
+				set[r[0]] = r[1]
+			}
 		}
 	}
-	allowDDL := set["allow_ddl"] != "0"
 	if s.native {
 		p.ReadonlyLevel = s.nativeReadonlyLevel(ctx)
+		if p.ReadonlyLevel < 0 {
+			p.Unjudge("readonly", "the server's answers to readonly=1 and readonly=2 did not tell the profile's level")
+		}
 	} else {
 		// HTTP GET makes an unrestricted user readonly=2, so 2 means "0 or
 		// 2"; 1 is the profile's own.
-		if set["readonly"] == "1" {
+		switch set["readonly"] {
+		case "1":
 			p.ReadonlyLevel = 1
-		} else {
-			p.Evidence = append(p.Evidence, "HTTP GET cannot tell readonly 0 from 2; writes are assumed possible")
+		case "0", "2":
+			p.Unjudge("readonly", "HTTP GET cannot tell readonly 0 from 2")
+		default:
+			p.Unjudge("readonly", settingsWhy(err, "readonly"))
 		}
 	}
-	p.Readonly = p.ReadonlyLevel >= 1
-	p.DDL = !p.Readonly && allowDDL
+	switch {
+	case p.ReadonlyLevel >= 1:
+		p.Readonly, p.DDL = datastore.Yes, datastore.No
+	case p.ReadonlyLevel == 0 && (set["allow_ddl"] == "0" || set["allow_ddl"] == "1"):
+		p.Readonly, p.DDL = datastore.No, datastore.VerdictOf(set["allow_ddl"] == "1")
+	case p.ReadonlyLevel == 0:
+		p.Readonly = datastore.No
+		p.Unjudge("ddl", settingsWhy(err, "allow_ddl"))
+	default:
+		p.Unjudge("ddl", p.Unjudged["readonly"])
+	}
 	if p.ReadonlyLevel >= 0 {
 		p.Evidence = append(p.Evidence, fmt.Sprintf("profile readonly=%d, allow_ddl=%s", p.ReadonlyLevel, orUnknown(set["allow_ddl"])))
 	}
@@ -206,25 +226,73 @@ func (s *session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 	// Table functions. readonly=2 still forbids every write; unlike 1 it
 	// allows table functions, which is what is being judged.
 	tf := []setting{{"readonly", "2"}}
-	if _, err := s.complete(ctx, "SELECT count() FROM numbers(1)", tf); err == nil {
-		p.TableFunctions = true
+	var se *ServerError
+	switch res, err := s.complete(ctx, "SELECT count() FROM numbers(1)", tf); {
+	case err == nil && oneValue(res) == "1":
+		p.TableFunctions = datastore.Yes
+	case err == nil:
+		p.Unjudge("table_functions", "the numbers() probe was answered without its one row")
+	case errors.As(err, &se) && busyCode(se.Code):
+		p.Unjudge("table_functions", fmt.Sprintf("the numbers() probe was not answered (code %d: %s)", se.Code, se.Message))
+	case errors.As(err, &se):
+		p.TableFunctions = datastore.No
+	default:
+		p.Unjudge("table_functions", "the numbers() probe got no answer: "+err.Error())
 	}
 	name := probeFileName()
-	_, err = s.complete(ctx, fmt.Sprintf("SELECT count() FROM file(%s, 'TSV', 'x String')", quoteString(name)), tf)
-	var se *ServerError
+	res, err = s.complete(ctx, fmt.Sprintf("SELECT count() FROM file(%s, 'TSV', 'x String')", quoteString(name)), tf)
 	switch {
-	case err == nil:
-		p.FileRead = true
+	case err == nil && oneValue(res) != "":
+		p.FileRead = datastore.Yes
 		p.Evidence = append(p.Evidence, "file() ran on a name that cannot exist")
 	case errors.As(err, &se) && fileUsableCode(se.Code):
-		p.FileRead = true
+		p.FileRead = datastore.Yes
 		p.Evidence = append(p.Evidence, fmt.Sprintf("file() reached the filesystem (code %d: %s)", se.Code, se.Message))
+	case err == nil:
+		p.Unjudge("file_read", "the file() probe was answered without its one row")
+	case errors.As(err, &se) && busyCode(se.Code):
+		p.Unjudge("file_read", fmt.Sprintf("the file() probe was not answered (code %d: %s)", se.Code, se.Message))
 	case errors.As(err, &se):
+		p.FileRead = datastore.No
 		p.Evidence = append(p.Evidence, fmt.Sprintf("file() refused (code %d)", se.Code))
 	default:
-		p.Evidence = append(p.Evidence, "file() probe failed: "+err.Error())
+		p.Unjudge("file_read", "the file() probe got no answer: "+err.Error())
+	}
+	for _, c := range []string{"readonly", "ddl", "table_functions", "file_read"} {
+		if why, ok := p.Unjudged[c]; ok {
+			p.Evidence = append(p.Evidence, c+" unknown: "+why)
+		}
 	}
 	return p, nil
+}
+
+// oneValue returns the only value of a one-row, one-column answer, or "".
+func oneValue(res *result) string {
+	if res == nil || len(res.rows) != 1 || len(res.rows[0]) != 1 {
+		return ""
+	}
+	return res.rows[0][0]
+}
+
+// settingsWhy says why a setting could not be read.
+func settingsWhy(err error, name string) string {
+	if err != nil {
+		return "reading settings failed: " + err.Error()
+	}
+	return "the settings answer holds no " + name
+}
+
+// busyCode lists server errors that say the server could not answer now,
+// not that it refuses: they settle nothing.
+func busyCode(code int) bool {
+	switch code {
+	case 159, // TIMEOUT_EXCEEDED
+		202, // TOO_MANY_SIMULTANEOUS_QUERIES
+		241, // MEMORY_LIMIT_EXCEEDED
+		394: // QUERY_WAS_CANCELLED
+		return true
+	}
+	return false
 }
 
 // nativeReadonlyLevel tells the profile's readonly level over the native
@@ -239,10 +307,10 @@ func (s *session) nativeReadonlyLevel(ctx context.Context) int {
 		switch {
 		case isReadonlyErr(err):
 			return "refused"
-		case err != nil || len(res.rows) != 1:
+		case err != nil:
 			return "?"
 		}
-		return res.rows[0][0]
+		return oneValue(res)
 	}
 	switch v1, v2 := read("1"), read("2"); {
 	case v1 == "1" && v2 == "2":
@@ -301,21 +369,51 @@ func probeFileName() string {
 // systemDatabases are summarised, not listed.
 var systemDatabases = map[string]bool{"system": true, "INFORMATION_SCHEMA": true, "information_schema": true}
 
-// inventory lists databases, tables and columns (Inventory wraps it).
+// Bounds on what an inventory keeps and on the per-table queries of a
+// session. Each is enforced on our side too: a peer may ignore LIMIT.
+const (
+	maxListedDatabases      = 10000 // databases kept
+	maxTableListedDatabases = 1000  // local databases whose tables are listed
+	maxCountQueries         = 200   // count() queries on Log and Memory tables
+	maxSampledTables        = 200   // tables sampled
+)
+
+// keep returns at most n of rows, and whether any were cut.
+func keep(rows [][]string, n int) ([][]string, bool) {
+	if len(rows) > n {
+		return rows[:n], true
+	}
+	return rows, false
+}
+
+// inventory lists databases, tables and columns (Inventory wraps it, for
+// the memory budget). What a limit cut short is named in the inventory's
+// Truncation; a time budget that runs out while counting
+// rows ends the counting, not the inventory.
 func (s *session) inventory(ctx context.Context) (datastore.Inventory, error) {
 	var inv datastore.Inventory
-	dbs, err := s.q(ctx, "SELECT name, engine FROM system.databases", nil, queryByteCap)
+	dbs, err := s.q(ctx, fmt.Sprintf("SELECT name, engine FROM system.databases LIMIT %d", maxListedDatabases+1), nil, queryByteCap)
 	if err != nil {
 		return inv, fmt.Errorf("listing databases: %w", err)
+	}
+	dbRows, cut := keep(dbs.rows, maxListedDatabases)
+	if cut || dbs.truncated {
+		inv.Truncate(fmt.Sprintf("databases listed: the first %d of %s", len(dbRows), s.total(ctx, "system.databases", "", len(dbRows))))
 	}
 	// Tables are listed only in databases whose data is on this server:
 	// listing a MySQL, PostgreSQL, SQLite or S3 database, or loading a
 	// Dictionary database, makes the server reach out.
 	var local []string
-	for _, r := range dbs.rows {
-		if len(r) == 2 && localDatabaseEngine(r[1]) && len(local) < maxListedDatabases {
-			local = append(local, quoteString(r[0]))
+	nlocal := 0
+	for _, r := range dbRows {
+		if len(r) == 2 && localDatabaseEngine(r[1]) {
+			if nlocal++; len(local) < maxTableListedDatabases {
+				local = append(local, quoteString(r[0]))
+			}
 		}
+	}
+	if nlocal > len(local) {
+		inv.Truncate(fmt.Sprintf("tables listed for the first %d of %d databases", len(local), nlocal))
 	}
 	if len(local) == 0 {
 		local = append(local, "''")
@@ -326,39 +424,41 @@ func (s *session) inventory(ctx context.Context) (datastore.Inventory, error) {
 	if err != nil {
 		return inv, fmt.Errorf("describing system.tables: %w", err)
 	}
-	hasTotals := false
-	for _, r := range cols.rows {
-		if r[0] == "total_rows" {
-			hasTotals = true
-		}
-	}
+	hasTotals := slices.ContainsFunc(cols.rows, func(r []string) bool { return len(r) == 1 && r[0] == "total_rows" })
 	tq := "SELECT database, name, engine, '', '' FROM system.tables WHERE " + inLocal
 	if hasTotals {
 		tq = "SELECT database, name, engine, ifNull(toString(total_rows), ''), ifNull(toString(total_bytes), '') FROM system.tables WHERE " + inLocal
 	}
-	tq += fmt.Sprintf(" LIMIT %d", maxListedTables)
-	tabs, err := s.q(ctx, tq, nil, queryByteCap)
+	tabs, err := s.q(ctx, tq+fmt.Sprintf(" LIMIT %d", maxListedTables+1), nil, queryByteCap)
 	if err != nil {
 		return inv, fmt.Errorf("listing tables: %w", err)
 	}
-	inv.Truncated = len(tabs.rows) >= maxListedTables || tabs.truncated
+	tabRows, cut := keep(tabs.rows, maxListedTables)
+	if cut || tabs.truncated {
+		inv.Truncate(fmt.Sprintf("tables listed: the first %d of %s", len(tabRows), s.total(ctx, "system.tables", inLocal, len(tabRows))))
+	}
 
 	type key struct{ db, t string }
 	parts := map[key][2]int64{}
-	pr, err := s.q(ctx, "SELECT database, table, toString(sum(rows)), toString(sum(bytes_on_disk)) FROM system.parts WHERE active GROUP BY database, table", nil, queryByteCap)
+	pr, err := s.q(ctx, fmt.Sprintf("SELECT database, table, toString(sum(rows)), toString(sum(bytes_on_disk)) FROM system.parts WHERE active AND %s GROUP BY database, table LIMIT %d", inLocal, maxListedTables), nil, queryByteCap)
 	if err == nil {
-		for _, r := range pr.rows {
+		prRows, _ := keep(pr.rows, maxListedTables)
+		for _, r := range prRows {
 			if len(r) == 4 {
 				parts[key{r[0], r[1]}] = [2]int64{atoi(r[2]), atoi(r[3])}
 			}
 		}
 	}
 	columns := map[key][]datastore.Column{}
-	cr, err := s.q(ctx, fmt.Sprintf("SELECT database, table, name, type FROM system.columns WHERE database NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema') AND %s LIMIT %d", inLocal, maxListedColumns), nil, queryByteCap)
+	cr, err := s.q(ctx, fmt.Sprintf("SELECT database, table, name, type FROM system.columns WHERE database NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema') AND %s LIMIT %d", inLocal, maxListedColumns+1), nil, queryByteCap)
 	if err != nil {
 		return inv, fmt.Errorf("listing columns: %w", err)
 	}
-	for _, r := range cr.rows {
+	colRows, cut := keep(cr.rows, maxListedColumns)
+	if cut || cr.truncated {
+		inv.Truncate(fmt.Sprintf("columns listed: the first %d; tables past them are listed without columns and not sampled", len(colRows)))
+	}
+	for _, r := range colRows {
 		if len(r) == 4 {
 			k := key{r[0], r[1]}
 			columns[k] = append(columns[k], datastore.Column{Name: r[2], Type: r[3]})
@@ -366,7 +466,10 @@ func (s *session) inventory(ctx context.Context) (datastore.Inventory, error) {
 	}
 
 	byDB := map[string]*datastore.Database{}
-	for _, r := range dbs.rows {
+	for _, r := range dbRows {
+		if len(r) == 0 {
+			continue
+		}
 		db := datastore.Database{Name: r[0], System: systemDatabases[r[0]]}
 		if len(r) == 2 && !localDatabaseEngine(r[1]) {
 			db.Engine = r[1] // listed, not opened
@@ -376,7 +479,7 @@ func (s *session) inventory(ctx context.Context) (datastore.Inventory, error) {
 	for i := range inv.Databases {
 		byDB[inv.Databases[i].Name] = &inv.Databases[i]
 	}
-	for _, r := range tabs.rows {
+	for _, r := range tabRows {
 		if len(r) != 5 {
 			continue
 		}
@@ -389,31 +492,78 @@ func (s *session) inventory(ctx context.Context) (datastore.Inventory, error) {
 			continue
 		}
 		t := datastore.Table{Database: r[0], Name: r[1], Engine: r[2], Rows: -1, Bytes: -1, Columns: columns[key{r[0], r[1]}]}
-		if r[3] != "" {
-			t.Rows, t.RowsExact = atoi(r[3]), true
+		if n := atoi(r[3]); r[3] != "" && n >= 0 {
+			t.Rows, t.RowsExact = n, true
 		}
 		if r[4] != "" {
 			t.Bytes = atoi(r[4])
 		}
-		if p, ok := parts[key{r[0], r[1]}]; ok && !t.RowsExact {
+		if p, ok := parts[key{r[0], r[1]}]; ok && !t.RowsExact && p[0] >= 0 {
 			t.Rows, t.Bytes, t.RowsExact = p[0], p[1], true
 		} else if isMergeTree(t.Engine) && !t.RowsExact {
 			t.Rows, t.Bytes, t.RowsExact = 0, 0, true // no active parts: empty
 		}
-		if !t.RowsExact && isLocalStorage(t.Engine) {
-			// Log and Memory tables: count() reads one column, under limits.
-			cnt, err := s.q(ctx, "SELECT toString(count()) FROM "+quoteIdent(t.Database)+"."+quoteIdent(t.Name), nil, 4096)
-			if err == nil && len(cnt.rows) == 1 && !cnt.truncated {
-				t.Rows, t.RowsExact = atoi(cnt.rows[0][0]), true
-			}
-		}
 		db.Tables = append(db.Tables, t)
 	}
+	var toCount []*datastore.Table
+	for _, db := range inv.Databases {
+		for i := range db.Tables {
+			if t := &db.Tables[i]; !t.RowsExact && isLocalStorage(t.Engine) {
+				toCount = append(toCount, t)
+			}
+		}
+	}
+	s.countRows(ctx, &inv, toCount)
 	return inv, nil
 }
 
-// maxListedDatabases bounds the databases whose tables are listed.
-const maxListedDatabases = 1000
+// countRows counts the rows of Log and Memory tables, which keep no count
+// the server can give cheaply: count() reads one column under a row limit,
+// at most maxCountQueries times a session, and stops when ctx is done.
+func (s *session) countRows(ctx context.Context, inv *datastore.Inventory, tables []*datastore.Table) {
+	failed := 0
+	defer func() {
+		if failed > 0 {
+			inv.Truncate(fmt.Sprintf("rows not counted in %d Log/Memory tables: no answer, or over %d rows", failed, countRowsCap))
+		}
+	}()
+	for i, t := range tables {
+		if ctx.Err() != nil {
+			inv.Truncate(fmt.Sprintf("the time budget ran out after counting the rows of %d of %d Log/Memory tables", i, len(tables)))
+			return
+		}
+		if s.countQueries >= maxCountQueries {
+			inv.Truncate(fmt.Sprintf("rows not counted in %d of %d Log/Memory tables: at most %d count() queries a session", len(tables)-i, len(tables), maxCountQueries))
+			return
+		}
+		s.countQueries++
+		// read_overflow_mode must be throw: break would return a count cut
+		// short as if it were the table's.
+		cnt, err := s.q(ctx, "SELECT toString(count()) FROM "+quoteIdent(t.Database)+"."+quoteIdent(t.Name),
+			[]setting{{"max_rows_to_read", strconv.Itoa(countRowsCap)}, {"read_overflow_mode", "throw"}}, 4096)
+		if n := atoi(oneValue(cnt)); err == nil && !cnt.truncated && n >= 0 {
+			t.Rows, t.RowsExact = n, true
+		} else {
+			failed++
+		}
+	}
+}
+
+// total returns how many rows of a system table match where, as text, for
+// a truncation reason; "more" (than have) when the server will not say.
+func (s *session) total(ctx context.Context, table, where string, have int) string {
+	q := "SELECT toString(count()) FROM " + table
+	if where != "" {
+		q += " WHERE " + where
+	}
+	res, err := s.q(ctx, q, nil, 4096)
+	if err == nil {
+		if n := atoi(oneValue(res)); n >= int64(have) {
+			return strconv.FormatInt(n, 10)
+		}
+	}
+	return "more"
+}
 
 // localDatabaseEngine reports whether a database engine keeps its tables on
 // this server.
@@ -438,8 +588,13 @@ func isLocalStorage(engine string) bool {
 	return isMergeTree(engine)
 }
 
+// atoi reads a count from the server: -1 when it is not a number, the
+// largest int64 when it is a larger one (UInt64 sums can be).
 func atoi(s string) int64 {
 	n, err := strconv.ParseInt(s, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && n > 0 {
+		return math.MaxInt64
+	}
 	if err != nil {
 		return -1
 	}
@@ -480,12 +635,118 @@ func textColumns(t datastore.Table) []datastore.Column {
 	return out
 }
 
-// sample implements Sample (which wraps it). In a few passes over the table the
+// Column name endings that make a key/value pair: key/value, k/v,
+// name/value, string.names/string.values (Nested), config_key/config_value.
+var (
+	valueEndings = []string{"values", "value", "val", "v"}
+	keyEndings   = []string{"names", "keys", "name", "key", "k", "param", "setting", "field", "attr", "attribute", "property"}
+)
+
+// keyColumn returns the index of the column holding the keys of column i's
+// values, or -1: the two names share a prefix that is empty or ends in "."
+// or "_", and both columns are scalar text or both are Array(String).
+func keyColumn(cols []datastore.Column, i int) int {
+	name := strings.ToLower(cols[i].Name)
+	for _, ve := range valueEndings {
+		prefix, ok := strings.CutSuffix(name, ve)
+		if !ok || prefix != "" && !strings.HasSuffix(prefix, ".") && !strings.HasSuffix(prefix, "_") {
+			continue
+		}
+		for _, ke := range keyEndings {
+			for j, c := range cols {
+				if j != i && strings.ToLower(c.Name) == prefix+ke && (c.Type == "Array(String)") == (cols[i].Type == "Array(String)") &&
+					!strings.HasPrefix(c.Type, "Map(") && !strings.HasPrefix(cols[i].Type, "Map(") {
+					return j
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// presented returns the expressions the columns are read back as: their
+// text, except that a value column with a key column beside it reads as
+// "key = value" (a line per element for parallel arrays), so that rules
+// needing the key as context match the value.
+func presented(cols []datastore.Column) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = textExpr(c)
+		// A Map needs no pairing: its text, {'key':'value'}, keeps each key
+		// beside its value, as the keyword-context rules expect.
+		j := keyColumn(cols, i)
+		switch {
+		case j < 0:
+		case c.Type == "Array(String)":
+			// arrayResize, not an index into the keys: lambdas of old
+			// servers cannot see other columns, and arrays of unequal
+			// length must not fail the query.
+			out[i] = fmt.Sprintf("arrayStringConcat(arrayMap((v, k) -> concat(k, ' = ', v), %[1]s, arrayResize(%[2]s, length(%[1]s), '')), '\\n')",
+				quoteIdent(c.Name), quoteIdent(cols[j].Name))
+		default:
+			out[i] = fmt.Sprintf("concat(%s, ' = ', %s)", textExpr(cols[j]), textExpr(c))
+		}
+	}
+	return out
+}
+
+// A long value is read back as its head and a window around where the
+// server found what the row was kept for, valueByteCap bytes in all: a
+// token at byte 100,000 of a value is classified, and no value costs more.
+const (
+	headBytes   = valueByteCap / 4 // of a long value, always read
+	beforeBytes = valueByteCap / 4 // of the window, before the anchor
+)
+
+// window returns the expression reading column i of a source made by
+// sampleSource, around leakhound_a, a 1-based position in leakhound_h (0:
+// none).
+func window(i int) string {
+	v := fmt.Sprintf("leakhound_v%d", i)
+	a := fmt.Sprintf("(toInt64(leakhound_a) - leakhound_o%d + 1)", i)
+	return fmt.Sprintf("if(%[2]s < 1 OR %[2]s > length(%[1]s) OR %[2]s + %[3]d <= %[4]d, substring(%[1]s, 1, %[4]d), "+
+		"concat(substring(%[1]s, 1, %[5]d), '\\n', substring(%[1]s, toUInt64(%[2]s - %[6]d), %[7]d))) AS leakhound_c%[8]d",
+		v, a, valueByteCap-headBytes-beforeBytes, valueByteCap, headBytes, beforeBytes, valueByteCap-headBytes, i)
+}
+
+// sampleSource selects from a table each column's full text as
+// leakhound_vI, where it starts in the haystack as leakhound_oI, and the
+// haystack, every column joined by newlines, as leakhound_h.
+func sampleSource(exprs []string, from string) string {
+	var sel, hay []string
+	for i, e := range exprs {
+		sel = append(sel, fmt.Sprintf("%s AS leakhound_v%d", e, i))
+		if i == 0 {
+			sel = append(sel, "toInt64(1) AS leakhound_o0")
+		} else {
+			sel = append(sel, fmt.Sprintf("leakhound_o%d + toInt64(length(leakhound_v%d)) + 1 AS leakhound_o%d", i-1, i-1, i))
+		}
+		hay = append(hay, fmt.Sprintf("leakhound_v%d", i))
+	}
+	h := hay[0]
+	if len(hay) > 1 {
+		h = "concat(" + strings.Join(hay, ", '\\n', ") + ")"
+	}
+	return fmt.Sprintf("(SELECT %s, %s AS leakhound_h FROM %s)", strings.Join(sel, ", "), h, from)
+}
+
+// haystack selects from a table only its haystack, leakhound_h: every
+// column's text joined by newlines, as sampleSource joins them.
+func haystack(exprs []string, from string) string {
+	h := exprs[0]
+	if len(exprs) > 1 {
+		h = "concat(" + strings.Join(exprs, ", '\\n', ") + ")"
+	}
+	return fmt.Sprintf("(SELECT %s AS leakhound_h FROM %s)", h, from)
+}
+
+// sampleTable reads rows of t (Sample wraps it, for the memory budget). In a few passes over the table the
 // server finds which keywords and patterns occur and in how many rows, and
 // counts the rows matching each rule whose keywords occur; then it returns a
 // few rows per key present (rarest first) and a few at random. The rows
-// that matter in a million are read back, not the million.
-func (s *session) sample(ctx context.Context, t datastore.Table, lim datastore.Limits) (datastore.Rows, error) {
+// that matter in a million are read back, not the million. Every bound is
+// kept on our side too: rows per answer, bytes in all, tables a session.
+func (s *session) sampleTable(ctx context.Context, t datastore.Table, lim datastore.Limits) (datastore.Rows, error) {
 	out := datastore.Rows{Counts: map[string]int64{}}
 	if !isLocalStorage(t.Engine) {
 		return out, nil
@@ -494,30 +755,40 @@ func (s *session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 	if len(cols) == 0 {
 		return out, nil
 	}
-	var exprs, fetch []string
+	if s.sampledTables >= maxSampledTables {
+		return out, fmt.Errorf("%s.%s not sampled (at most %d tables a session): %w", t.Database, t.Name, maxSampledTables, datastore.ErrSessionCap)
+	}
+	s.sampledTables++
+	return s.sample(ctx, t, quoteIdent(t.Database)+"."+quoteIdent(t.Name), lim)
+}
+
+// sample is Sample reading from, a table or a subquery.
+func (s *session) sample(ctx context.Context, t datastore.Table, from string, lim datastore.Limits) (datastore.Rows, error) {
+	out := datastore.Rows{Counts: map[string]int64{}}
+	cols := textColumns(t)
+	exprs := presented(cols)
+	var heads []string
 	for i, c := range cols {
 		out.Columns = append(out.Columns, c.Name)
-		exprs = append(exprs, textExpr(c))
-		fetch = append(fetch, fmt.Sprintf("substring(%s, 1, %d) AS leakhound_c%d", textExpr(c), valueByteCap, i))
+		heads = append(heads, fmt.Sprintf("substring(%s, 1, %d) AS leakhound_c%d", exprs[i], valueByteCap, i))
 	}
-	hay := exprs[0]
-	if len(exprs) > 1 {
-		hay = "concat(" + strings.Join(exprs, ", '\\n', ") + ")"
-	}
-	from := quoteIdent(t.Database) + "." + quoteIdent(t.Name)
 	budget := lim.Bytes
 	if budget <= 0 {
 		budget = queryByteCap
 	}
+	initial := budget
 	// Unbounded scans are allowed only where the table is known to be small.
 	pushdown := s.limitsOK || (t.RowsExact && t.Rows <= unboundedScanRows)
+	if !pushdown && len(lim.Keywords)+len(lim.Patterns) > 0 {
+		out.Truncation = append(out.Truncation, fmt.Sprintf("not searched: the server refuses our limits and the table is not known to hold at most %d rows", unboundedScanRows))
+	}
 	if pushdown && len(lim.Keywords)+len(lim.Patterns) > 0 {
-		src := fmt.Sprintf("(SELECT %s AS leakhound_h, %s FROM %s)", hay, strings.Join(fetch, ", "), from)
-		if err := s.discover(ctx, &out, src, len(fetch), max(lim.Rows, 1), lim, &budget); err != nil {
+		src := sampleSource(exprs, from)
+		if err := s.discover(ctx, &out, src, len(cols), max(lim.Rows, 1), lim, &budget); err != nil {
 			return out, fmt.Errorf("searching %s.%s: %w", t.Database, t.Name, err)
 		}
 		if len(lim.Exact) > 0 {
-			if err := s.countExact(ctx, &out, fmt.Sprintf("(SELECT %s AS leakhound_h FROM %s)", hay, from), lim.Exact); err != nil {
+			if err := s.countExact(ctx, &out, haystack(exprs, from), lim.Exact); err != nil {
 				return out, fmt.Errorf("counting matches in %s.%s: %w", t.Database, t.Name, err)
 			}
 		}
@@ -527,10 +798,13 @@ func (s *session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 		if t.Rows > int64(lim.Random)*10 {
 			every = t.Rows / int64(lim.Random*10)
 		}
-		q := fmt.Sprintf("SELECT %s FROM %s WHERE rand() %% %d = 0 LIMIT %d", strings.Join(fetch, ", "), from, every, lim.Random)
-		if err := s.fetchInto(ctx, &out, q, 0, &budget); err != nil {
+		q := fmt.Sprintf("SELECT %s FROM %s WHERE rand() %% %d = 0 LIMIT %d", strings.Join(heads, ", "), from, every, lim.Random)
+		if err := s.fetchInto(ctx, &out, q, lim.Random, &budget); err != nil {
 			return out, fmt.Errorf("sampling %s.%s: %w", t.Database, t.Name, err)
 		}
+	}
+	if budget <= 0 {
+		out.Truncation = append(out.Truncation, fmt.Sprintf("read budget of %d bytes spent", initial))
 	}
 	return out, nil
 }
@@ -565,14 +839,19 @@ func batches[T any](items []T, size func(T) int) [][]T {
 // them, longest first; patterns likewise (as non-capturing groups:
 // ClickHouse limits capture groups), each fragment then mapped to the first
 // pattern it matches. groupArray keeps the rows and ARRAY JOIN flattens them,
-// so every column read back is a plain String.
+// so every column read back is a plain String, a window of a long value
+// around where the key was found (see window). A peer that sends more rows
+// than asked, or keys not asked for, has them dropped.
 func (s *session) discover(ctx context.Context, out *datastore.Rows, src string, ncols, perKey int, lim datastore.Limits, budget *int64) error {
 	kws := slices.Clone(lim.Keywords)
 	slices.SortStableFunc(kws, func(a, b string) int { return len(b) - len(a) })
 	type pass struct {
-		keys     []string
-		expr     string // an Array(String) of the keys found in leakhound_h
-		patterns bool   // expr yields indexes into keys, not keys
+		keys []string
+		// sel selects leakhound_k, one key found in the row, and
+		// leakhound_x, what of it was first found in leakhound_h (the
+		// key itself, or a pattern's first fragment).
+		sel      string
+		patterns bool // leakhound_k is an index into keys, not a key
 	}
 	var passes []pass
 	for _, batch := range batches(kws, func(k string) int { return 2*len(k) + 1 }) {
@@ -580,7 +859,8 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 		for i, k := range batch {
 			alt[i] = regexp.QuoteMeta(k)
 		}
-		passes = append(passes, pass{batch, fmt.Sprintf("extractAll(leakhound_h, %s)", quoteString(strings.Join(alt, "|"))), false})
+		passes = append(passes, pass{batch, fmt.Sprintf("arrayJoin(arrayDistinct(extractAll(leakhound_h, %s))) AS leakhound_k, leakhound_k AS leakhound_x",
+			quoteString(strings.Join(alt, "|"))), false})
 	}
 	for _, batch := range batches(lim.Patterns, func(p string) int { return 2*len(p) + 40 }) {
 		alt := make([]string, len(batch))
@@ -589,45 +869,71 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 			alt[i] = "(?:" + nonCapturing(p) + ")"
 			which = append(which, fmt.Sprintf("match(x, %s), %s", quoteString(p), quoteString(strconv.Itoa(i))))
 		}
-		passes = append(passes, pass{batch, fmt.Sprintf("arrayMap(x -> multiIf(%s, ''), extractAll(leakhound_h, %s))",
-			strings.Join(which, ", "), quoteString(strings.Join(alt, "|"))), true})
+		// The fragments found, and for each the pattern it matches: a
+		// key's window is anchored at its first fragment.
+		passes = append(passes, pass{batch, fmt.Sprintf("extractAll(leakhound_h, %s) AS leakhound_f, arrayMap(x -> multiIf(%s, ''), leakhound_f) AS leakhound_i, "+
+			"arrayJoin(arrayDistinct(leakhound_i)) AS leakhound_k, leakhound_f[indexOf(leakhound_i, leakhound_k)] AS leakhound_x",
+			quoteString(strings.Join(alt, "|")), strings.Join(which, ", ")), true})
 	}
-	cols := make([]string, ncols)
-	elems := make([]string, ncols)
-	for i := range cols {
-		cols[i] = fmt.Sprintf("leakhound_c%d", i)
-		elems[i] = fmt.Sprintf("tupleElement(leakhound_r, %d)", i+1)
+	// The rows kept are whole (values, their offsets and the anchor) until
+	// after GROUP BY: windows are cut from the few rows read back, not
+	// from every row that holds a key.
+	// and where the key was found is looked up in those rows only.
+	kept := []string{"leakhound_x", "leakhound_h"}
+	elems := []string{"position(tupleElement(leakhound_r, 2), tupleElement(leakhound_r, 1)) AS leakhound_a"}
+	windows := make([]string, ncols)
+	for i := range ncols {
+		kept = append(kept, fmt.Sprintf("leakhound_v%d", i), fmt.Sprintf("leakhound_o%d", i))
+		elems = append(elems, fmt.Sprintf("tupleElement(leakhound_r, %d) AS leakhound_v%d", 2*i+3, i), fmt.Sprintf("tupleElement(leakhound_r, %d) AS leakhound_o%d", 2*i+4, i))
+		windows[i] = window(i)
 	}
 	seen := map[string]bool{} // a row found under two keys is kept once
-	for _, p := range passes {
-		q := fmt.Sprintf("SELECT leakhound_k, toString(leakhound_n), %s FROM ("+
-			"SELECT leakhound_k, count() AS leakhound_n, groupArray(%d)(tuple(%s)) AS leakhound_g FROM ("+
-			"SELECT arrayJoin(arrayDistinct(%s)) AS leakhound_k, %s FROM %s) GROUP BY leakhound_k"+
-			") ARRAY JOIN leakhound_g AS leakhound_r",
-			strings.Join(elems, ", "), perKey, strings.Join(cols, ", "), p.expr, strings.Join(cols, ", "), src)
+	for pi, p := range passes {
 		if *budget <= 0 {
 			break // --max-read is a cap: what was found so far stands
 		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("stopped after %d of %d search passes: %w", pi, len(passes), err)
+		}
+		q := fmt.Sprintf("SELECT leakhound_k, toString(leakhound_n), %s FROM ("+
+			"SELECT leakhound_k, leakhound_n, %s FROM ("+
+			"SELECT leakhound_k, count() AS leakhound_n, groupArray(%d)(tuple(%s)) AS leakhound_g FROM ("+
+			"SELECT %s, %s FROM %s) GROUP BY leakhound_k"+
+			") ARRAY JOIN leakhound_g AS leakhound_r)",
+			strings.Join(windows, ", "), strings.Join(elems, ", "), perKey, strings.Join(kept, ", "), p.sel, strings.Join(kept[1:], ", "), src)
 		res, err := s.q(ctx, q, []setting{{"max_rows_to_read", strconv.Itoa(countRowsCap)}, {"read_overflow_mode", "break"}}, *budget)
 		if err != nil {
 			return err
 		}
 		*budget -= res.bytes
-		out.ReadBytes += res.bytes
+		out.ReadBytes = datastore.AddCount(out.ReadBytes, res.bytes)
+		if res.truncated {
+			out.Truncation = append(out.Truncation, fmt.Sprintf("search pass %d of %d: answer cut at the read budget", pi+1, len(passes)))
+		}
+		kept := map[string]int{}
+		dropped := 0
 		for _, r := range res.rows {
 			if len(r) != 2+ncols || r[0] == "" {
+				dropped++
 				continue
 			}
 			key := r[0]
 			if p.patterns {
 				i, err := strconv.Atoi(key)
 				if err != nil || i < 0 || i >= len(p.keys) {
+					dropped++
 					continue
 				}
 				key = p.keys[i]
 			} else if !slices.Contains(p.keys, key) {
+				dropped++
 				continue
 			}
+			if kept[key] >= perKey {
+				dropped++
+				continue
+			}
+			kept[key]++
 			out.Counts[key] = atoi(r[1])
 			row := r[2:]
 			id := strings.Join(row, "\x00")
@@ -636,6 +942,9 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 				out.Values = append(out.Values, row)
 				out.ReadRows++
 			}
+		}
+		if dropped > 0 {
+			out.Truncation = append(out.Truncation, fmt.Sprintf("search pass %d of %d: %d rows the query did not ask for were dropped", pi+1, len(passes), dropped))
 		}
 	}
 	return nil
@@ -679,8 +988,8 @@ func nonCapturing(p string) string {
 // countExact counts the rows matching each exact pattern whose keywords
 // occur, evaluated only on the rows that hold one of them: the server
 // filters with fast substring search and runs the regular expressions on
-// the few rows left.
-func (s *session) countExact(ctx context.Context, out *datastore.Rows, hayOnly string, exact map[string]datastore.Match) error {
+// the few rows left. src selects leakhound_h (see haystack).
+func (s *session) countExact(ctx context.Context, out *datastore.Rows, src string, exact map[string]datastore.Match) error {
 	var names []string
 	for n, m := range exact {
 		if slices.ContainsFunc(m.Keywords, func(k string) bool { return out.Counts[k] > 0 }) {
@@ -689,6 +998,9 @@ func (s *session) countExact(ctx context.Context, out *datastore.Rows, hayOnly s
 	}
 	slices.Sort(names)
 	for _, batch := range batches(names, func(n string) int { return len(exact[n].Pattern) + 60 + 40*len(exact[n].Keywords) }) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		var kws, sums []string
 		for _, n := range batch {
 			for _, k := range exact[n].Keywords {
@@ -700,7 +1012,7 @@ func (s *session) countExact(ctx context.Context, out *datastore.Rows, hayOnly s
 		}
 		// One pass of one alternation filters the rows, not a substring
 		// search per keyword.
-		q := fmt.Sprintf("SELECT %s FROM %s WHERE match(leakhound_h, %s)", strings.Join(sums, ", "), hayOnly, quoteString(strings.Join(kws, "|")))
+		q := fmt.Sprintf("SELECT %s FROM %s WHERE match(leakhound_h, %s)", strings.Join(sums, ", "), src, quoteString(strings.Join(kws, "|")))
 		res, err := s.q(ctx, q, []setting{{"max_rows_to_read", strconv.Itoa(countRowsCap)}, {"read_overflow_mode", "break"}}, 1<<20)
 		if err != nil {
 			return err
@@ -714,17 +1026,22 @@ func (s *session) countExact(ctx context.Context, out *datastore.Rows, hayOnly s
 	return nil
 }
 
-// fetchInto runs q and keeps its rows, less the first skip columns.
-func (s *session) fetchInto(ctx context.Context, out *datastore.Rows, q string, skip int, budget *int64) error {
+// fetchInto runs q and keeps at most limit of its rows: a peer may ignore
+// the query's LIMIT.
+func (s *session) fetchInto(ctx context.Context, out *datastore.Rows, q string, limit int, budget *int64) error {
 	res, err := s.q(ctx, q, nil, *budget)
 	if err != nil {
 		return err
 	}
 	*budget -= res.bytes
-	out.ReadBytes += res.bytes
-	for _, r := range res.rows {
-		if len(r) == skip+len(out.Columns) {
-			out.Values = append(out.Values, r[skip:])
+	out.ReadBytes = datastore.AddCount(out.ReadBytes, res.bytes)
+	rows, cut := keep(res.rows, limit)
+	if cut {
+		out.Truncation = append(out.Truncation, fmt.Sprintf("random sample: the server sent %d rows for LIMIT %d; %d kept", len(res.rows), limit, limit))
+	}
+	for _, r := range rows {
+		if len(r) == len(out.Columns) {
+			out.Values = append(out.Values, r)
 			out.ReadRows++
 		}
 	}
@@ -749,10 +1066,10 @@ func (s *session) Remediation(p datastore.Privileges) []string {
 		"Restrict <networks> of every user to trusted ranges (users.xml: <networks><ip>TRUSTED-CIDR</ip></networks>)",
 		"Bind only internal interfaces (<listen_host>) and firewall ports 8123, 9000, 8443 and 9440 from the internet",
 	}
-	if !p.Readonly {
+	if p.Readonly != datastore.Yes {
 		out = append(out, "Give users that only query a read-only profile (<readonly>1</readonly>)")
 	}
-	if p.TableFunctions || p.FileRead {
+	if p.TableFunctions == datastore.Yes || p.FileRead == datastore.Yes {
 		out = append(out, "Disable table functions such as file(), url() and remote() for untrusted users (readonly=1, or revoke FILE/URL/REMOTE grants on 20.x and later)")
 	}
 	if !s.svc.TLS {
