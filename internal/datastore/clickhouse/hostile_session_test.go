@@ -44,6 +44,14 @@ var sessionCases = []struct {
 	{"row counts past int64", caseRowCountsPastInt64},
 }
 
+// Every case also runs in the hostile-peer suite, in a process of its own,
+// so that its peak RSS is printed and held to the suite's bound.
+func init() {
+	for _, c := range sessionCases {
+		hostileCases["session: "+c.name] = hostileCase{budget: 30 * time.Second, run: func(t *testing.T, _ time.Duration) { c.run(t) }}
+	}
+}
+
 func TestHostileSession(t *testing.T) {
 	for _, c := range sessionCases {
 		t.Run(c.name, c.run)
