@@ -155,6 +155,8 @@ type Privileges struct {
 	ReadonlyLevel  int               `json:"readonly_level"` // -1 when it could not be told
 	Evidence       []string          `json:"evidence,omitempty"`
 	Unjudged       map[string]string `json:"unjudged,omitempty"`
+	// Capabilities are what an outsider can do, each with its impact.
+	Capabilities []Capability `json:"capabilities,omitempty"`
 }
 
 // Unjudge marks a capability as not judged, and why.
@@ -176,9 +178,15 @@ type Column struct {
 // Table is one table with what the server knows of its size. Rows and Bytes
 // are -1 when unknown; RowsExact says whether Rows is the server's exact count.
 type Table struct {
-	Database  string   `json:"-"`
-	Name      string   `json:"name"`
-	Engine    string   `json:"engine"`
+	Database string `json:"-"`
+	// Path is where the table lives below its database, outermost first:
+	// PostgreSQL's schema; nil where a database holds tables directly.
+	Path []string `json:"path,omitempty"`
+	Name string   `json:"name"`
+	// Kind is what the container is: "table", "view", "collection",
+	// "index", "keyspace", "topic", …
+	Kind      string   `json:"kind,omitempty"`
+	Engine    string   `json:"engine"` // the storage engine, where there is one
 	Rows      int64    `json:"rows"`
 	RowsExact bool     `json:"rows_exact"`
 	Bytes     int64    `json:"bytes"`
@@ -186,8 +194,12 @@ type Table struct {
 	Classes   []string `json:"classes,omitempty"`
 	// Leaks maps a detection kind to the number of rows the server counted
 	// holding a candidate for it, for kinds confirmed in fetched rows.
-	Leaks   map[string]int64 `json:"leaks,omitempty"`
-	Sampled *SampleStats     `json:"sampled,omitempty"`
+	Leaks map[string]int64 `json:"leaks,omitempty"`
+	// LeaksCounted says where Leaks' numbers come from: "server", counted
+	// by the server over the whole table, or "sample", counted in the
+	// records read back.
+	LeaksCounted string       `json:"leaks_counted,omitempty"`
+	Sampled      *SampleStats `json:"sampled,omitempty"`
 	// Truncation says why what was read of this table is incomplete.
 	Truncation []string `json:"truncation,omitempty"`
 }
