@@ -24,7 +24,7 @@ const fakeDocs fakeMode = 100 // a port of the document store
 
 func init() { datastore.Register(docsDriver{}) }
 
-func (docsDriver) Name() string                 { return "c-docs" }
+func (docsDriver) Name() string                   { return "c-docs" }
 func (docsDriver) DefaultPorts() []datastore.Port { return nil }
 func (docsDriver) Schemes() []datastore.Scheme {
 	return []datastore.Scheme{{Name: "docs-test", Port: 27999}}

@@ -248,9 +248,9 @@ type scanner struct {
 	emit    func(*assess.Finding)
 	mu      sync.Mutex
 	summary Summary
-	errors  atomic.Int64 // errors told through cfg.Warn
+	errors  atomic.Int64               // errors told through cfg.Warn
 	servers map[string][]*serverResult // by engine and key: those that differ in start time
-	batches map[int]*batch // batches being swept
+	batches map[int]*batch             // batches being swept
 	// sessions holds a token for each session open: what they hold of
 	// their servers' answers stays within the memory budget.
 	sessions chan struct{}
