@@ -110,8 +110,9 @@ func Look(ctx context.Context, ep Endpoint, timeout time.Duration) FirstLook {
 }
 
 // wantsTLS reports whether a plaintext look that sent our request saw a
-// port that expects TLS: a TLS alert record, a close on our request, or an HTTP server saying
-// that plain HTTP was sent to its HTTPS port (nginx, Go, Apache do).
+// port that expects TLS: a TLS alert record, a close on our request, or an
+// HTTP server saying that plain HTTP was sent to its HTTPS port (nginx, Go
+// and Apache do).
 func wantsTLS(l FirstLook) bool {
 	switch {
 	case l.Err != nil:
@@ -202,7 +203,7 @@ func lookOnce(ctx context.Context, ep Endpoint, deadline time.Time, useTLS bool)
 		if h, ok := parseHTTP(answer); ok {
 			out.HTTP = h
 		} else {
-			out.Reply = answer[:min(len(answer), maxLookBytes)]
+			out.Reply = bytes.Clone(answer[:min(len(answer), maxLookBytes)])
 		}
 	}
 	return out, true
