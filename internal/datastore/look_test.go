@@ -452,6 +452,7 @@ func TestLookHostilePeers(t *testing.T) {
 			if alloc > 1<<20 {
 				t.Errorf("Look(%s) allocated %d bytes, want under 1 MB whatever the peer sends", tc.name, alloc)
 			}
+			t.Logf("Look(%s) = %s; %v, %d bytes allocated", tc.name, describe(l), time.Since(start).Round(time.Millisecond), alloc)
 		})
 	}
 }
