@@ -203,7 +203,9 @@ func fakeScan(t *testing.T, cfg Config, eps ...string) (Summary, []*assess.Findi
 		cfg.Timeout = time.Second
 	}
 	cfg.Concurrency, cfg.PerHost, cfg.ServiceBudget = 64, 64, time.Minute
-	cfg.look = fakeLook
+	if cfg.look == nil {
+		cfg.look = fakeLook
+	}
 	sum, err := Run(context.Background(), cfg, targets(t, eps...), func(f *assess.Finding) { findings = append(findings, f) })
 	if err != nil {
 		t.Fatalf("Run = %v", err)
@@ -273,6 +275,30 @@ func TestRunTarpitCostsLessOnItsLaterPorts(t *testing.T) {
 				t.Errorf("%d warnings, summary says %d errors; want 6 and 6:\n%s", len(warns), sum.Errors, strings.Join(warns, "\n"))
 			}
 		})
+	}
+}
+
+// With the real first look, a port that accepts and says nothing is probed
+// by no driver, and counts toward its host's tarpit deadline.
+func TestRunSilentLookProbesNoDriver(t *testing.T) {
+	resetFake()
+	var eps []string
+	for range 3 {
+		ep := fmt.Sprintf("127.0.25.2:%d", tarpitAt(t, "127.0.25.2"))
+		setFake(t, ep, fakeTarpit)
+		eps = append(eps, ep)
+	}
+	sum, _, warns, notes := fakeScan(t, Config{AssessConcurrency: 1, Timeout: time.Second, ConnectTimeout: 200 * time.Millisecond, look: datastore.Look}, eps...)
+	fake.Lock()
+	defer fake.Unlock()
+	if fake.laterDrivers != 0 {
+		t.Errorf("drivers probed silent ports %d times, want 0", fake.laterDrivers)
+	}
+	if len(warns) != 3 || sum.Errors != 3 || !strings.Contains(warns[0], "said nothing") {
+		t.Errorf("warnings %q, %d errors; want 3 saying the port said nothing", warns, sum.Errors)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "127.0.25.2") {
+		t.Errorf("notes = %q, want one naming 127.0.25.2's shorter deadline", notes)
 	}
 }
 
