@@ -58,6 +58,7 @@ func (e *Engine) Size(t *datastore.Table, rows datastore.Rows, sizing Sizing, ha
 	classes := map[string]bool{}
 	perKind := map[string]int{}
 	rowsOf := map[string]map[int]bool{} // kind → records holding it
+	rules := map[string]string{}        // rule → its kind, of every value found, listed or not
 	chatRows := 0
 	for ri, row := range rows.Values {
 		chat := false
@@ -76,6 +77,7 @@ func (e *Engine) Size(t *datastore.Table, rows datastore.Rows, sizing Sizing, ha
 					rowsOf[d.Kind] = map[int]bool{}
 				}
 				rowsOf[d.Kind][ri] = true
+				rules[d.Rule] = d.Kind
 				k := key{d.Fingerprint, rows.Columns[ci]}
 				if i, ok := index[k]; ok {
 					out[i].Occurrences++
@@ -115,7 +117,7 @@ func (e *Engine) Size(t *datastore.Table, rows datastore.Rows, sizing Sizing, ha
 			leak("chat_log", int64(chatRows))
 		}
 	} else {
-		e.serverCounts(t, rows, out, classes["chat_log"], leak)
+		e.serverCounts(rows, rules, classes["chat_log"], leak)
 	}
 	if len(t.Leaks) > 0 {
 		t.LeaksCounted = map[Sizing]string{Server: "server", Sample: "sample"}[sizing]
@@ -123,20 +125,22 @@ func (e *Engine) Size(t *datastore.Table, rows datastore.Rows, sizing Sizing, ha
 	return out
 }
 
-// serverCounts sets t's leaks from the server's counts.
-func (e *Engine) serverCounts(t *datastore.Table, rows datastore.Rows, out []Found, chatLog bool, leak func(string, int64)) {
+// serverCounts sizes the kinds of rules (rule → kind), found in the
+// records read, from the server's counts. Every kind found is sized, those
+// past the bounds on detections listed included.
+func (e *Engine) serverCounts(rows datastore.Rows, rules map[string]string, chatLog bool, leak func(string, int64)) {
 	found := map[string]bool{}
-	for _, d := range out {
-		found[d.Kind] = true
+	for _, kind := range rules {
+		found[kind] = true
 	}
 	exact := map[string]bool{}
-	for _, d := range out {
-		if n, ok := rows.Counts[ExactKey(d.Rule)]; ok {
-			if !exact[d.Kind] {
-				leak(d.Kind, 0)
-				exact[d.Kind] = true
+	for rule, kind := range rules {
+		if n, ok := rows.Counts[ExactKey(rule)]; ok {
+			if !exact[kind] {
+				leak(kind, 0)
+				exact[kind] = true
 			}
-			leak(d.Kind, n)
+			leak(kind, n)
 		}
 	}
 	kinds := e.Kinds()
