@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 )
@@ -344,5 +345,22 @@ func TestRegisterSchemeTwicePanics(t *testing.T) {
 	}
 	if p, _ := schemePort("testdb"); p != 1234 {
 		t.Errorf("after the refused claims testdb means port %d, want 1234", p)
+	}
+}
+
+// Schemes registered while targets are parsed (drivers register in init,
+// tests at any time) are safe: run with -race.
+func TestRegisterSchemeConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(2)
+		go func() { defer wg.Done(); RegisterScheme(fmt.Sprintf("race-%d", i), 1000+i) }()
+		go func() { defer wg.Done(); Parse(fmt.Sprintf("race-%d://h", i)) }()
+	}
+	wg.Wait()
+	for i := range 8 {
+		if tg, err := Parse(fmt.Sprintf("race-%d://h", i)); err != nil || tg.Port != 1000+i {
+			t.Errorf("Parse(race-%d://h) = port %d, %v; want %d", i, tg.Port, err, 1000+i)
+		}
 	}
 }
