@@ -570,8 +570,10 @@ func (s *scanner) measure(ctx context.Context, sess datastore.Session, svc *data
 	}
 	pd := sess.Pushdown()
 	lim, original := pushdownLimits(s.cfg.Engine, s.cfg.Sample, pd)
+	// Leaks are the server's counts over whole tables only where it counts
+	// and was given something to count.
 	sizing := classify.Server
-	if !pd.Counts {
+	if !pd.Counts || len(lim.Keywords)+len(lim.Patterns) == 0 {
 		sizing = classify.Sample
 	}
 	var tables []*datastore.Table
