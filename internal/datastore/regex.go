@@ -45,14 +45,18 @@ import (
 // The dialects, and what the server must be given:
 //
 //   - re2 (ClickHouse): pattern unchanged.
-//   - posix (PostgreSQL ~): an ARE, checked on PostgreSQL 15; run it with
-//     the case-sensitive operator ~, against text (cast other types).
-//   - pcre (MariaDB 10.5+ REGEXP, PCRE2): checked on MariaDB 10.11; the
+//   - posix (PostgreSQL ~): an ARE, checked on PostgreSQL 15 under the
+//     database's collation (C.UTF-8, where é is a word character); run it
+//     with the case-sensitive operator ~, against text (cast other types).
+//   - pcre (MariaDB 10.5+ REGEXP, PCRE2): checked on MariaDB 10.11, also
+//     under every default_regex_flags a server may set (EXTENDED, which
+//     would drop an unescaped space, MULTILINE, DOTALL, UNGREEDY); the
 //     subject must be a character string (CONVERT(x USING utf8mb4)), as
 //     \x{…} escapes above \x{ff} need PCRE2's UTF mode, which MariaDB
 //     sets for character strings only.
 //   - icu (MySQL 8 REGEXP): PCRE's syntax with every non-alphanumeric
-//     written \x{…}; no MySQL server was at hand to check it on.
+//     written \x{…}; checked on the ICU 72 library run as MySQL runs it
+//     (case-insensitive flag, uregex_find), as no MySQL server is at hand.
 //   - lucene: refused. An Elasticsearch regexp is anchored to a whole
 //     term of an analyzed field: no unanchored search of a row exists, so
 //     a faithful translation does not either.

@@ -5,6 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"regexp/syntax"
 	"sort"
@@ -30,11 +33,31 @@ type regexCheck struct {
 	exact   bool   // the translation claims the server's answer equals Go's
 }
 
+// regexTarget is an engine a translation is checked on.
+type regexTarget struct {
+	name    string
+	engine  string
+	d       datastore.Dialect
+	prelude string // SQL run first in the same session
+}
+
+var regexTargets = []regexTarget{
+	{name: "posix", engine: "PostgreSQL on 127.0.0.8", d: datastore.DialectPOSIX},
+	{name: "pcre", engine: "MariaDB on 127.0.0.14", d: datastore.DialectPCRE},
+	// A server's default_regex_flags apply to every REGEXP: the
+	// translation must mean the same under all of them (EXTENDED would
+	// drop an unescaped space, MULTILINE move ^ and $).
+	{name: "pcre-flags", engine: "MariaDB on 127.0.0.14 with every default_regex_flags", d: datastore.DialectPCRE,
+		prelude: "SET SESSION default_regex_flags='DOTALL,EXTENDED,EXTENDED_MORE,MULTILINE,UNGREEDY';\n"},
+	{name: "icu", engine: "the ICU library (MySQL 8's engine)", d: datastore.DialectICU},
+}
+
 // serverRegex runs every check on the real server of dialect d and returns
 // its answers, in order. Many checks go in one query: the whole suite
 // takes a few seconds.
-func serverRegex(t *testing.T, d datastore.Dialect, patterns []string, checks []regexCheck) []bool {
+func serverRegex(t *testing.T, target regexTarget, patterns []string, checks []regexCheck) []bool {
 	t.Helper()
+	d := target.d
 	ctx := context.Background()
 	got := make([]bool, len(checks))
 	seen := make([]bool, len(checks))
@@ -89,6 +112,7 @@ func serverRegex(t *testing.T, d datastore.Dialect, patterns []string, checks []
 		}
 	case datastore.DialectPCRE:
 		var q strings.Builder
+		q.WriteString(target.prelude)
 		for i, c := range checks {
 			fmt.Fprintf(&q, "SELECT %d, CONVERT(X'%s' USING utf8mb4) REGEXP CONVERT(X'%s' USING utf8mb4);\n", i,
 				hex.EncodeToString([]byte(c.subject)), hex.EncodeToString([]byte(patterns[c.pattern])))
@@ -98,6 +122,24 @@ func serverRegex(t *testing.T, d datastore.Dialect, patterns []string, checks []
 			t.Fatalf("pcre checks: %v", err)
 		}
 		parse(out)
+	case datastore.DialectICU:
+		// No MySQL 8 here: its engine, the ICU library, run as MySQL runs
+		// it (testdata/icufind.c).
+		bin := icuFind(t)
+		var in strings.Builder
+		for i, c := range checks {
+			fmt.Fprintf(&in, "%d\t%s\t%s\n", i, hex.EncodeToString([]byte(patterns[c.pattern])), hex.EncodeToString([]byte(c.subject)))
+		}
+		cmd := exec.Command(bin)
+		cmd.Stdin = strings.NewReader(in.String())
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("icu checks: %v", err)
+		}
+		if i := strings.Index(string(out), "ERR"); i >= 0 {
+			t.Fatalf("icu refused a translation: %.200s", out[max(i-10, 0):])
+		}
+		parse(string(out))
 	default:
 		t.Fatalf("no lab server speaks %s", d)
 	}
@@ -107,6 +149,24 @@ func serverRegex(t *testing.T, d datastore.Dialect, patterns []string, checks []
 		}
 	}
 	return got
+}
+
+// icuFind builds testdata/icufind.c, or skips the test where the C
+// compiler or ICU's headers are missing.
+func icuFind(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat("/usr/include/unicode/uregex.h"); err != nil {
+		t.Skip("ICU's headers (libicu-dev) are not installed")
+	}
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("no C compiler to build testdata/icufind.c")
+	}
+	bin := filepath.Join(t.TempDir(), "icufind")
+	if out, err := exec.Command(cc, "-O1", "-o", bin, "testdata/icufind.c", "-licui18n", "-licuuc").CombinedOutput(); err != nil {
+		t.Fatalf("building testdata/icufind.c: %v: %s", err, out)
+	}
+	return bin
 }
 
 func needLab(t *testing.T) {
@@ -122,8 +182,9 @@ func needLab(t *testing.T) {
 func TestTranslateRegexRulesOnServers(t *testing.T) {
 	needLab(t)
 	rules := classify.Default().Rules()
-	for _, d := range []datastore.Dialect{datastore.DialectPOSIX, datastore.DialectPCRE} {
-		t.Run(string(d), func(t *testing.T) {
+	for _, target := range regexTargets {
+		d := target.d
+		t.Run(target.name, func(t *testing.T) {
 			var patterns []string
 			var checks []regexCheck
 			refused := map[string][]string{}
@@ -167,7 +228,7 @@ func TestTranslateRegexRulesOnServers(t *testing.T) {
 					}
 				}
 			}
-			got := serverRegex(t, d, patterns, checks)
+			got := serverRegex(t, target, patterns, checks)
 			var under []string
 			misses := map[string]int{}
 			stats := map[string][3]int{} // kind → go matches, non-matches, non-matches the server matched
@@ -187,7 +248,7 @@ func TestTranslateRegexRulesOnServers(t *testing.T) {
 				}
 				stats[c.kind] = s
 			}
-			t.Logf("%s: %d patterns (of %d rules, with pushdown patterns) translated, %d refused; %d checks on the server", d, translated, len(rules), len(checksRefused(refused)), len(checks))
+			t.Logf("%s: %d patterns (of %d rules, with pushdown patterns) translated, %d refused; %d checks run by %s", d, translated, len(rules), len(checksRefused(refused)), len(checks), target.engine)
 			for reason, ids := range refused {
 				t.Logf("  refused %d: %s (%s)", len(ids), reason, strings.Join(ids, ", "))
 			}
@@ -275,8 +336,9 @@ func TestTranslateRegexConstructsOnServers(t *testing.T) {
 			construct{pattern: fmt.Sprintf(`\A[^\x{%x}]\z`, r), subjects: subs},
 			construct{pattern: fmt.Sprintf(`\A[\x{%x}-\x{%x}]\z`, r, min(r+2, 0x7f)), subjects: subs})
 	}
-	for _, d := range []datastore.Dialect{datastore.DialectPOSIX, datastore.DialectPCRE} {
-		t.Run(string(d), func(t *testing.T) {
+	for _, target := range regexTargets {
+		d := target.d
+		t.Run(target.name, func(t *testing.T) {
 			var patterns []string
 			var checks []regexCheck
 			for _, c := range constructs {
@@ -296,7 +358,7 @@ func TestTranslateRegexConstructsOnServers(t *testing.T) {
 						what: fmt.Sprintf("%q subject %d %+q", c.pattern, i, s), exact: c.superset != d})
 				}
 			}
-			got := serverRegex(t, d, patterns, checks)
+			got := serverRegex(t, target, patterns, checks)
 			for i, c := range checks {
 				switch {
 				case c.goMatch && !got[i]:
@@ -305,7 +367,7 @@ func TestTranslateRegexConstructsOnServers(t *testing.T) {
 					t.Errorf("%s: the server matches, Go does not; sent %q", c.what, patterns[c.pattern])
 				}
 			}
-			t.Logf("%s: %d constructs, %d checks", d, len(patterns), len(checks))
+			t.Logf("%s: %d constructs, %d checks run by %s", d, len(patterns), len(checks), target.engine)
 		})
 	}
 }
