@@ -310,6 +310,8 @@ func TestTranslateRegexConstructsOnServers(t *testing.T) {
 		{pattern: `\Bfoo`, subjects: []string{"foo", "éfoo", "afoo", " foo"}},
 		{pattern: `(?:\b)+x`, subjects: []string{"x", "ax", " x"}},
 		{pattern: `(?:^|\b)*x`, subjects: []string{"x", "ax"}},
+		{pattern: `(?:^|x)+y`, subjects: []string{"y", "xxy", "ay", "axy"}},
+		{pattern: `(?:\b|-){2}y`, subjects: []string{"y", "-y", "a--y", "ay"}},
 		{pattern: `a$`, subjects: []string{"a\n", "a", "ab"}},
 		{pattern: `^a`, subjects: []string{"\na", "a", "ba"}},
 		{pattern: `\Aa\z`, subjects: []string{"a", "a\n", "\na"}},
