@@ -248,7 +248,7 @@ func quoteIdent(s string) string {
 }
 
 // quoteString quotes a literal for a server with standard_conforming_strings
-// on or off alike: E'' with backslashes and quotes escaped.
+// on or off alike: E” with backslashes and quotes escaped.
 func quoteString(s string) string {
 	return "E'" + strings.NewReplacer(`\`, `\\`, "'", `''`, "\x00", "").Replace(s) + "'"
 }

@@ -20,7 +20,7 @@ const (
 	scanRows = 10000
 	// randomPool is the most rows random rows are drawn from.
 	randomPool = 10000
-	maxKeys    = 64   // keys (keywords, patterns) whose rows are fetched
+	maxKeys    = 64       // keys (keywords, patterns) whose rows are fetched
 	maxQuery   = 64 << 10 // bytes of keywords in one query
 )
 
