@@ -220,6 +220,17 @@ func startup(ctx context.Context, ep datastore.Endpoint, user, db string, tryTLS
 		a.ioErr = err
 		return a
 	}
+	a.readAnswer(r)
+	if a.ok {
+		conn.Write(terminate)
+	}
+	return a
+}
+
+// readAnswer reads the server's answer to a StartupMessage, up to
+// ReadyForQuery, an ErrorResponse or a request for a password, and says
+// what it was. Anything else is not PostgreSQL.
+func (a *attempt) readAnswer(r io.Reader) {
 	a.params = map[string]string{}
 	authOK := false
 	for range maxProbeMessages {
@@ -230,36 +241,36 @@ func startup(ctx context.Context, ep datastore.Endpoint, user, db string, tryTLS
 			} else {
 				a.pg = false
 			}
-			return a
+			return
 		}
 		switch m.typ {
 		case 'R':
 			code, err := authCode(m)
 			if err != nil {
 				a.pg = false
-				return a
+				return
 			}
 			a.pg = true
 			if code != 0 {
 				// A password (or a ticket) is asked for: that is the
 				// answer. Nothing is sent back.
 				a.auth, a.authMsg = code, authName(code, m.body)
-				return a
+				return
 			}
 			authOK = true
 		case 'E':
 			e, err := parseError(m.body)
 			if err != nil {
 				a.pg = false
-				return a
+				return
 			}
 			a.pg, a.err = true, e
-			return a
+			return
 		case 'S':
 			k, v, err := parseParameter(m.body)
 			if err != nil {
 				a.pg = false
-				return a
+				return
 			}
 			if len(a.params) < 64 {
 				a.params[printable(k, 64)] = v
@@ -267,13 +278,11 @@ func startup(ctx context.Context, ep datastore.Endpoint, user, db string, tryTLS
 		case 'Z':
 			if !authOK {
 				a.pg = false
-				return a
+				return
 			}
 			a.ok = true
-			conn.Write(terminate)
-			return a
+			return
 		}
 	}
 	a.ioErr = errors.New("too many messages before ReadyForQuery")
-	return a
 }
