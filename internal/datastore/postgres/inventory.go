@@ -51,7 +51,7 @@ func (s *session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 	rows := res.rows
 	if len(rows) > maxDatabases || res.truncated {
 		rows = rows[:min(len(rows), maxDatabases)]
-		inv.Truncate(fmt.Sprintf("databases listed: the first %d", len(rows)))
+		inv.Truncate(fmt.Sprintf("databases listed: the first %d%s", len(rows), cutWhy(res)))
 	}
 	read := 0
 	for _, r := range rows {
@@ -61,7 +61,7 @@ func (s *session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 		db := datastore.Database{Name: r[0], System: r[2] == "true"}
 		switch {
 		case r[1] != "true":
-			db.Engine = "" // ALLOW_CONNECTIONS false (template0): listed, not opened
+			// ALLOW_CONNECTIONS false (template0): listed, not opened.
 			inv.Databases = append(inv.Databases, db)
 			continue
 		case r[3] != "true":
@@ -119,7 +119,7 @@ ORDER BY 9, n.nspname, c.relname LIMIT %d`, systemSchemaPattern, maxTables+1)
 	rows := res.rows
 	if len(rows) > maxTables || res.truncated {
 		rows = rows[:min(len(rows), maxTables)]
-		inv.Truncate(fmt.Sprintf("database %q: tables listed: the first %d", db.Name, len(rows)))
+		inv.Truncate(fmt.Sprintf("database %q: tables listed: the first %d%s", db.Name, len(rows), cutWhy(res)))
 	}
 	type key struct{ schema, name string }
 	index := map[key]int{}
@@ -165,7 +165,7 @@ ORDER BY n.nspname, c.relname, a.attnum LIMIT %d`, systemSchemaPattern, maxColum
 	crows := cres.rows
 	if len(crows) > maxColumns || cres.truncated {
 		crows = crows[:min(len(crows), maxColumns)]
-		inv.Truncate(fmt.Sprintf("database %q: columns listed: the first %d; tables past them are listed without columns and not sampled", db.Name, len(crows)))
+		inv.Truncate(fmt.Sprintf("database %q: columns listed: the first %d%s; tables past them are listed without columns and not sampled", db.Name, len(crows), cutWhy(cres)))
 	}
 	for _, r := range crows {
 		if len(r) != 4 {
@@ -263,4 +263,12 @@ func atoi(s string) int64 {
 		return -1
 	}
 	return n
+}
+
+// cutWhy says why an answer was cut, when a cap on our side cut it.
+func cutWhy(res *result) string {
+	if res.truncated {
+		return fmt.Sprintf(" (the answer went past the %d-row or %d-byte cap)", queryRowCap, queryByteCap)
+	}
+	return ""
 }

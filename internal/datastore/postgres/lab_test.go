@@ -297,3 +297,41 @@ func TestLabBenchmark(t *testing.T) {
 	t.Logf("full assessment of %s (probe, open, privileges, inventory, sample of every table): median %s of %v", lab.PGOpen.Host, ds[1].Round(time.Millisecond), ds)
 	t.Logf("chat_logs (%d rows): %d rows and %d bytes read back (%.3f%% of its rows)", lab.ChatLogsRows, cl.ReadRows, cl.ReadBytes, float64(cl.ReadRows)*100/lab.ChatLogsRows)
 }
+
+// TestLabNoGrants opens the open server as analyst, a login with no
+// grants: the inventory is visible, the data is not, and nothing is
+// granted that could write.
+func TestLabNoGrants(t *testing.T) {
+	needLab(t)
+	ctx := context.Background()
+	svc := &datastore.Service{Endpoint: labEndpoint(lab.PGOpen), Engine: "postgresql", Protocol: "postgres", Auth: datastore.AuthNone, User: "analyst"}
+	sess, err := Driver{}.Open(ctx, svc, labTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	p, err := sess.Privileges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range p.Capabilities {
+		if c.Granted != datastore.No {
+			t.Errorf("analyst: %s = %v, want no (%s)", c.ID, c.Granted, c.Evidence)
+		}
+	}
+	if p.Readonly != datastore.Yes {
+		t.Errorf("analyst: Readonly = %v, want yes", p.Readonly)
+	}
+	inv, err := sess.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := findTable(inv, lab.SQLDatabase, "customers")
+	if tb == nil || tb.Rows != lab.CustomersRows || len(tb.Truncation) == 0 || !strings.Contains(tb.Truncation[0], "not readable") {
+		t.Fatalf("analyst's customers = %+v, want listed with its size, marked not readable", tb)
+	}
+	rows, err := sess.Sample(ctx, *tb, labLimits())
+	if err != nil || len(rows.Values) != 0 || rows.ReadBytes != 0 {
+		t.Errorf("Sample(customers) as analyst = %d rows, %d bytes, %v; want nothing read", len(rows.Values), rows.ReadBytes, err)
+	}
+}
