@@ -105,6 +105,7 @@ type sampler struct {
 	timeout time.Duration
 	budget  int64
 	perKey  int
+	sampled bool   // src reads a TABLESAMPLE of the table's pages
 	src     string // FROM clause: c0…cN (each column as text) and h (them all, joined by newlines)
 	heads   string // the columns read back, each cut at valueByteCap
 	seen    map[string]bool
@@ -124,8 +125,7 @@ func (sp *sampler) source(cols []datastore.Column) string {
 	if sp.t.Rows > scanRows {
 		pct := float64(scanRows) * 100 / float64(sp.t.Rows)
 		from += fmt.Sprintf(" TABLESAMPLE SYSTEM (%s) REPEATABLE (42)", strconv.FormatFloat(pct, 'f', 4, 64))
-		sp.out.Truncation = append(sp.out.Truncation, fmt.Sprintf(
-			"searched a TABLESAMPLE SYSTEM (%.2f%%) of the table's pages, at most %d of its about %d rows: counts are over that sample", pct, scanRows, sp.t.Rows))
+		sp.sampled = true
 	} else if sp.t.Rows < 0 {
 		sp.out.Truncation = append(sp.out.Truncation, fmt.Sprintf("searched at most the first %d rows (the table's size is unknown)", scanRows))
 	}
@@ -193,9 +193,30 @@ func (sp *sampler) run(ctx context.Context, lim datastore.Limits) error {
 		return err
 	}
 	if lim.Random > 0 {
-		return sp.random(ctx, lim.Random)
+		if err := sp.random(ctx, lim.Random); err != nil {
+			return err
+		}
+	}
+	if sp.sampled && len(sp.out.Counts) > 0 {
+		sp.scale(ctx)
 	}
 	return nil
+}
+
+// scale turns counts over a TABLESAMPLE into estimates for the whole
+// table (counted × the table's rows / the rows searched), and says so.
+func (sp *sampler) scale(ctx context.Context) {
+	res, err := sp.query(ctx, "SELECT count(*)::text FROM "+sp.src, 2)
+	if err != nil || res == nil || len(res.rows) != 1 || len(res.rows[0]) != 1 || atoi(res.rows[0][0]) <= 0 {
+		sp.out.Truncation = append(sp.out.Truncation, fmt.Sprintf("counts are over a TABLESAMPLE of the table's pages (at most %d of its about %d rows), not scaled", scanRows, sp.t.Rows))
+		return
+	}
+	searched := atoi(res.rows[0][0])
+	for k, n := range sp.out.Counts {
+		sp.out.Counts[k] = int64(float64(n) * float64(sp.t.Rows) / float64(searched))
+	}
+	sp.out.Truncation = append(sp.out.Truncation, fmt.Sprintf(
+		"counts estimated: rows counted in a TABLESAMPLE of %d of the table's about %d rows, scaled by %.1f", searched, sp.t.Rows, float64(sp.t.Rows)/float64(searched)))
 }
 
 // countKeywords counts the rows holding each keyword, in one pass per
