@@ -195,6 +195,15 @@ func (c *conn) query(ctx context.Context, sql string, timeout time.Duration, max
 	if qerr == nil && c.pg.TxStatus() != 'I' && !c.pg.IsClosed() {
 		qerr = errors.New("the transaction did not end")
 	}
+	if qerr != nil && sqlState(qerr) == "" && c.pg.IsClosed() {
+		// pgconn says "conn closed" whatever closed it; say what did.
+		switch {
+		case ctx.Err() != nil:
+			qerr = fmt.Errorf("no answer within %s: %w", timeout+timeout/2, qerr)
+		default:
+			qerr = fmt.Errorf("the server's answer broke the protocol or passed the %d-byte message cap: %w", maxMessage, qerr)
+		}
+	}
 	if c.pg.TxStatus() == 'E' || c.pg.TxStatus() == 'T' {
 		rctx, rcancel := context.WithTimeout(context.Background(), timeout)
 		c.pg.Exec(rctx, "ROLLBACK").Close()

@@ -335,3 +335,26 @@ func TestLabNoGrants(t *testing.T) {
 		t.Errorf("Sample(customers) as analyst = %d rows, %d bytes, %v; want nothing read", len(rows.Values), rows.ReadBytes, err)
 	}
 }
+
+// TestLabNoPasswordFromEnvironment opens the locked server with the
+// operator's environment holding its real password: the session must
+// not send it (nor any other), so it fails, and the server logs no
+// failed password.
+func TestLabNoPasswordFromEnvironment(t *testing.T) {
+	needLab(t)
+	t.Setenv("PGPASSWORD", lab.PGLocked.Password)
+	t.Setenv("PGUSER", "app")
+	svc := &datastore.Service{Endpoint: labEndpoint(lab.PGLocked), Engine: "postgresql", Auth: datastore.AuthNone, User: "postgres"}
+	sess, err := Driver{}.Open(context.Background(), svc, labTimeout)
+	if err == nil {
+		sess.Close()
+		t.Fatal("Open(the locked server) succeeded: a password from the environment was sent")
+	}
+	if !strings.Contains(err.Error(), "require_auth") {
+		t.Errorf("Open(the locked server) = %v, want the password request refused on our side", err)
+	}
+	svc.Auth = datastore.AuthRequired
+	if _, err := (Driver{}).Open(context.Background(), svc, labTimeout); err == nil {
+		t.Error("Open(a service whose auth is required) succeeded")
+	}
+}
