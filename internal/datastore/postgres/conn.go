@@ -20,7 +20,7 @@ const (
 	queryRowCap   = 20000    // rows kept of one answer
 	queryByteCap  = 16 << 20 // bytes read for one answer
 	maxMessage    = 4 << 20  // one backend message (a row of capped values fits)
-	valueByteCap  = 8192     // bytes of one value read back
+	valueByteCap  = 8192     // characters of one value read back (bytes, for ASCII)
 	lockTimeoutMS = 1000
 )
 
@@ -161,8 +161,13 @@ func (c *conn) query(ctx context.Context, sql string, timeout time.Duration, max
 			vals := rr.Values()
 			row := make([]string, len(vals))
 			for i, v := range vals {
-				if len(v) > valueByteCap {
-					v = v[:valueByteCap]
+				// Queries cut values at valueByteCap characters, up to
+				// four bytes each; a peer that ignores that is cut here.
+				if len(v) > 4*valueByteCap {
+					v = v[:4*valueByteCap]
+					for len(v) > 0 && v[len(v)-1]&0xc0 == 0x80 {
+						v = v[:len(v)-1]
+					}
 				}
 				row[i] = string(v)
 				res.held += int64(len(row[i])) + 16

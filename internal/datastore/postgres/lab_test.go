@@ -358,3 +358,29 @@ func TestLabNoPasswordFromEnvironment(t *testing.T) {
 		t.Error("Open(a service whose auth is required) succeeded")
 	}
 }
+
+// TestLabWindow reads back a value whose keyword lies past valueByteCap:
+// the head and a window around the keyword come back, the keyword in it.
+func TestLabWindow(t *testing.T) {
+	needLab(t)
+	ctx := context.Background()
+	svc, err := Driver{}.Probe(ctx, labEndpoint(lab.PGOpen), datastore.FirstLook{}, labTimeout)
+	if err != nil || svc == nil {
+		t.Fatal(svc, err)
+	}
+	c, err := connect(ctx, svc, "postgres", labTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	for _, n := range []int{10, 5000, 100000} {
+		res, err := c.query(ctx, fmt.Sprintf("SELECT %s FROM (SELECT repeat('x', %d) || 'sk-proj-TOKEN' || repeat('y', 50000) AS c0, 'sk-proj-'::text AS v) k", windows(1), n), labTimeout, 2, 1<<20)
+		if err != nil || len(res.rows) != 1 {
+			t.Fatalf("window query: %v", err)
+		}
+		v := res.rows[0][0]
+		if !strings.Contains(v, "sk-proj-TOKEN") || len(v) > valueByteCap {
+			t.Errorf("keyword at byte %d: %d bytes read back, keyword there %v; want it, within %d bytes", n, len(v), strings.Contains(v, "sk-proj-TOKEN"), valueByteCap)
+		}
+	}
+}

@@ -186,10 +186,10 @@ func (sp *sampler) run(ctx context.Context, lim datastore.Limits) error {
 		}
 		pats = pats[:min(len(pats), maxKeys-len(kws))]
 	}
-	if err := sp.fetch(ctx, kws, "strpos(h, k.v) > 0"); err != nil {
+	if err := sp.fetch(ctx, kws, "strpos(h, k.v) > 0", windows(len(sp.out.Columns))); err != nil {
 		return err
 	}
-	if err := sp.fetch(ctx, pats, "h ~ k.v"); err != nil {
+	if err := sp.fetch(ctx, pats, "h ~ k.v", sp.heads); err != nil {
 		return err
 	}
 	if lim.Random > 0 {
@@ -346,7 +346,7 @@ func (sp *sampler) counts(ctx context.Context, keys, exprs []string, what string
 
 // fetch reads up to perKey rows for each key, in one query: a LATERAL
 // search per key that stops at its perKey-th row.
-func (sp *sampler) fetch(ctx context.Context, keys []string, cond string) error {
+func (sp *sampler) fetch(ctx context.Context, keys []string, cond, heads string) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -355,7 +355,7 @@ func (sp *sampler) fetch(ctx context.Context, keys []string, cond string) error 
 		lits[i] = quoteString(k)
 	}
 	q := fmt.Sprintf("SELECT k.i::text, x.* FROM unnest(ARRAY[%s]::text[]) WITH ORDINALITY AS k(v, i), LATERAL (SELECT %s FROM %s WHERE %s LIMIT %d) x",
-		strings.Join(lits, ", "), sp.heads, sp.src, cond, sp.perKey)
+		strings.Join(lits, ", "), heads, sp.src, cond, sp.perKey)
 	res, err := sp.query(ctx, q, len(keys)*sp.perKey)
 	if err != nil {
 		return fmt.Errorf("fetching rows: %w", err)
@@ -373,6 +373,27 @@ func (sp *sampler) fetch(ctx context.Context, keys []string, cond string) error 
 		sp.keep(r[1:])
 	}
 	return nil
+}
+
+// A long value is read back as its head and a window around where the
+// keyword was found, valueByteCap bytes in all: a token at byte 100,000 of
+// a value is classified, and no value costs more.
+const (
+	headBytes   = valueByteCap / 4
+	beforeBytes = valueByteCap / 4
+)
+
+// windows returns the columns c0…c(n-1) of a source, each as its first
+// valueByteCap bytes, or, where keyword k.v lies past them, as its head
+// and a window around the keyword.
+func windows(n int) string {
+	out := make([]string, n)
+	for i := range n {
+		out[i] = fmt.Sprintf("CASE WHEN octet_length(c%[1]d) <= %[2]d OR strpos(c%[1]d, k.v) <= %[3]d THEN left(c%[1]d, %[2]d) "+
+			"ELSE left(c%[1]d, %[4]d) || chr(10) || substr(c%[1]d, strpos(c%[1]d, k.v) - %[5]d, %[6]d) END",
+			i, valueByteCap, valueByteCap-headBytes-beforeBytes, headBytes, beforeBytes, valueByteCap-headBytes-1)
+	}
+	return strings.Join(out, ", ")
 }
 
 // keep adds a row read back, once.
