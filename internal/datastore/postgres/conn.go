@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -164,10 +165,7 @@ func (c *conn) query(ctx context.Context, sql string, timeout time.Duration, max
 				// Queries cut values at valueByteCap characters, up to
 				// four bytes each; a peer that ignores that is cut here.
 				if len(v) > 4*valueByteCap {
-					v = v[:4*valueByteCap]
-					for len(v) > 0 && v[len(v)-1]&0xc0 == 0x80 {
-						v = v[:len(v)-1]
-					}
+					v = []byte(strings.ToValidUTF8(string(v[:4*valueByteCap]), ""))
 				}
 				row[i] = string(v)
 				res.held += int64(len(row[i])) + 16
