@@ -112,6 +112,11 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
 ORDER BY 9, n.nspname, c.relname LIMIT %d`, systemSchemaPattern, maxTables+1)
 	res, err := s.q(ctx, db.Name, q, maxTables+1, queryByteCap)
+	if sqlState(err) == "42703" {
+		// Before 12 there is no relam, before 10 no relispartition.
+		q = strings.Replace(strings.Replace(q, "LEFT JOIN pg_am am ON am.oid = c.relam", "LEFT JOIN (SELECT NULL::name AS amname) am ON false", 1), "AND NOT c.relispartition", "", 1)
+		res, err = s.q(ctx, db.Name, q, maxTables+1, queryByteCap)
+	}
 	if err != nil {
 		return err
 	}
@@ -158,6 +163,9 @@ FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped AND NOT (%s)
 ORDER BY n.nspname, c.relname, a.attnum LIMIT %d`, systemSchemaPattern, maxColumns+1)
 	cres, err := s.q(ctx, db.Name, cq, maxColumns+1, queryByteCap)
+	if sqlState(err) == "42703" {
+		cres, err = s.q(ctx, db.Name, strings.Replace(cq, "AND NOT c.relispartition", "", 1), maxColumns+1, queryByteCap)
+	}
 	if err != nil {
 		return fmt.Errorf("listing columns: %w", err)
 	}

@@ -8,15 +8,16 @@ import (
 	"github.com/leakhound/leakhound/internal/datastore"
 )
 
-// privilegeQuery reads, in one row, every role attribute, role membership
+// privilegeQuery reads (on 9.5 and later: the predefined roles of 11 are
+// looked up before they are asked about), in one row, every role attribute, role membership
 // and grant the capabilities are judged from. Nothing is tried: a
 // function's EXECUTE grant is read, never the function run. Functions and
 // extensions that may be absent are looked up by name first, so a missing
 // one reads as false, not as an error.
 const privilegeQuery = `SELECT r.rolsuper::text, r.rolcreaterole::text, r.rolcreatedb::text, r.rolreplication::text, r.rolbypassrls::text,
-  pg_has_role(current_user, 'pg_read_server_files', 'USAGE')::text,
-  pg_has_role(current_user, 'pg_write_server_files', 'USAGE')::text,
-  pg_has_role(current_user, 'pg_execute_server_program', 'USAGE')::text,
+  (CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_read_server_files') THEN pg_has_role(current_user, 'pg_read_server_files', 'USAGE') ELSE false END)::text,
+  (CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_write_server_files') THEN pg_has_role(current_user, 'pg_write_server_files', 'USAGE') ELSE false END)::text,
+  (CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_execute_server_program') THEN pg_has_role(current_user, 'pg_execute_server_program', 'USAGE') ELSE false END)::text,
   (SELECT coalesce(bool_or(has_function_privilege(p.oid, 'EXECUTE')), false) FROM pg_proc p
      WHERE p.proname IN ('pg_read_file', 'pg_read_binary_file', 'lo_import') AND p.pronamespace = 'pg_catalog'::regnamespace)::text,
   (SELECT coalesce(string_agg(n.nspname, ',' ORDER BY n.nspname), '') FROM pg_namespace n
