@@ -58,6 +58,9 @@ func TestLabProbe(t *testing.T) {
 			if tc.message != "" && !strings.HasPrefix(svc.AuthMessage, tc.message) {
 				t.Errorf("Probe(%s).AuthMessage = %q, want it to start %q", tc.s.Host, svc.AuthMessage, tc.message)
 			}
+			if tc.auth == datastore.AuthNone && svc.Timezone == "" {
+				t.Errorf("Probe(%s).Timezone is empty, want the server's TimeZone", tc.s.Host)
+			}
 			if tc.auth == datastore.AuthNone && svc.User != "postgres" {
 				t.Errorf("Probe(%s).User = %q, want postgres", tc.s.Host, svc.User)
 			}

@@ -93,6 +93,7 @@ func (Driver) Probe(ctx context.Context, ep datastore.Endpoint, look datastore.F
 		case a.ok:
 			svc.Auth, svc.User, svc.TLS, svc.Cert = datastore.AuthNone, user, a.tls, a.cert
 			svc.AuthCode, svc.AuthMessage = 0, ""
+			svc.Timezone = printable(a.params["TimeZone"], 64)
 			if a.params["is_superuser"] == "on" {
 				svc.Notes = append(svc.Notes, fmt.Sprintf("the server reports user %q is a superuser", user))
 			}
