@@ -280,3 +280,75 @@ func TestSessionHostile(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeVerdicts runs the probe against peers answering as real
+// servers do (the research note's table), each user by its name.
+func TestProbeVerdicts(t *testing.T) {
+	ok := bytes.Join([][]byte{authMsg(0), paramMsg("server_version", "15.20"), paramMsg("TimeZone", "UTC"), readyMsg}, nil)
+	for _, tc := range []struct {
+		name   string
+		answer func(user, db string) []byte
+		auth   datastore.Auth
+		user   string
+		msg    string
+	}{
+		{"trust", func(user, db string) []byte { return ok }, datastore.AuthNone, "postgres", ""},
+		{"only root exists", func(user, db string) []byte {
+			if user != "root" {
+				return append(authMsg(0), errMsg("FATAL", "28000", `role "`+user+`" does not exist`)...)
+			}
+			return ok
+		}, datastore.AuthNone, "root", ""},
+		{"no database postgres", func(user, db string) []byte {
+			if db == "postgres" {
+				return append(authMsg(0), errMsg("FATAL", "3D000", `database "postgres" does not exist`)...)
+			}
+			return ok
+		}, datastore.AuthNone, "postgres", ""},
+		{"no known role", func(user, db string) []byte {
+			return append(authMsg(0), errMsg("FATAL", "28000", `role "`+user+`" does not exist`)...)
+		}, datastore.AuthUnknown, "", `role "postgres" does not exist (SQLSTATE 28000)`},
+		{"md5 for postgres, restricted for others", func(user, db string) []byte {
+			if user == "postgres" {
+				return authMsg(5, 1, 2, 3, 4)
+			}
+			return errMsg("FATAL", "28000", `no pg_hba.conf entry for host "127.0.0.1", user "`+user+`", database "postgres", no encryption`)
+		}, datastore.AuthRequired, "postgres", `PostgreSQL asks user "postgres" for an MD5 password`},
+		{"restricted", func(user, db string) []byte {
+			return errMsg("FATAL", "28000", `pg_hba.conf rejects connection for host "127.0.0.1", user "`+user+`", database "postgres", no encryption`)
+		}, datastore.AuthIPRestricted, "postgres", `pg_hba.conf rejects connection`},
+		{"too many connections", func(user, db string) []byte {
+			return errMsg("FATAL", "53300", "sorry, too many clients already")
+		}, datastore.AuthUnknown, "", "sorry, too many clients already (SQLSTATE 53300)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ep := newPeer(t, func(p *peer, c net.Conn) {
+				b, err := readStartup(c)
+				if err != nil {
+					return
+				}
+				if bytes.Equal(b, sslRequest[4:]) {
+					c.Write([]byte{'N'})
+					if b, err = readStartup(c); err != nil {
+						return
+					}
+				}
+				params := strings.Split(string(b[4:]), "\x00")
+				kv := map[string]string{}
+				for i := 0; i+1 < len(params); i += 2 {
+					kv[params[i]] = params[i+1]
+				}
+				c.Write(tc.answer(kv["user"], kv["database"]))
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				hold(c)
+			})
+			svc, err := Driver{}.Probe(context.Background(), ep, datastore.FirstLook{}, 2*time.Second)
+			if err != nil || svc == nil {
+				t.Fatalf("Probe = %v, %v", svc, err)
+			}
+			if svc.Auth != tc.auth || (tc.user != "" && svc.User != tc.user) || !strings.HasPrefix(svc.AuthMessage, tc.msg) {
+				t.Errorf("Probe = auth %s user %q message %q; want %s %q %q", svc.Auth, svc.User, svc.AuthMessage, tc.auth, tc.user, tc.msg)
+			}
+		})
+	}
+}
