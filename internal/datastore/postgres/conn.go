@@ -70,6 +70,8 @@ func connect(ctx context.Context, svc *datastore.Service, db string, timeout tim
 	cfg.Host, cfg.Port, cfg.User, cfg.Database = svc.Endpoint.IP.String(), uint16(svc.Endpoint.Port), svc.User, db
 	cfg.Password = ""
 	cfg.Fallbacks = nil
+	// PGTARGETSESSIONATTRS would add a query of pgconn's own.
+	cfg.ValidateConnect, cfg.AfterConnect = nil, nil
 	cfg.RequireAuth = "none"
 	cfg.KerberosSrvName, cfg.KerberosSpn = "", ""
 	cfg.OAuthTokenProvider = nil
