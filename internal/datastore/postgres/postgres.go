@@ -78,12 +78,9 @@ func (Driver) Probe(ctx context.Context, ep datastore.Endpoint, look datastore.F
 		a := tryUser(ctx, ep, user)
 		if !a.pg {
 			if spoke {
-				continue
+				continue // a dropped connection after the server spoke
 			}
-			if ctx.Err() != nil && a.ioErr != nil {
-				return nil, nil // silent: a tarpit, not PostgreSQL
-			}
-			return nil, nil
+			return nil, nil // silent, or not the protocol
 		}
 		spoke = true
 		if v := a.params["server_version"]; v != "" && svc.Version == "" {
