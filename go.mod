@@ -1,10 +1,18 @@
 module github.com/leakhound/leakhound
 
-go 1.25
-
-require gopkg.in/yaml.v3 v3.0.1
+go 1.25.0
 
 require (
-	golang.org/x/net v0.47.0 // indirect
-	golang.org/x/sys v0.38.0 // indirect
+	github.com/jackc/pgx/v5 v5.12.0
+	golang.org/x/net v0.47.0
+	golang.org/x/sys v0.38.0
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/kr/text v0.2.0 // indirect
+	github.com/rogpeppe/go-internal v1.16.0 // indirect
+	golang.org/x/text v0.41.0 // indirect
 )

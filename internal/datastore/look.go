@@ -19,7 +19,9 @@ import (
 // tarpit costs one timeout whatever the number of drivers.
 type FirstLook struct {
 	// Banner is what the server sent unasked before we spoke (at most a
-	// few KB): MySQL's greeting, an SSH or SMTP banner; nil if none.
+	// few KB): MySQL's greeting, an SSH or SMTP banner; nil if none. A
+	// banner slower than the wait for it arrives as the start of Reply:
+	// drivers of protocols where the server speaks first read Greeting.
 	Banner []byte
 	// HTTP is set when the port answered an HTTP request.
 	HTTP *HTTPLook
@@ -41,6 +43,16 @@ type FirstLook struct {
 	Err error
 }
 
+// Greeting is what the server said first: its banner, or, when none came
+// in time, the start of its reply to our request (a server that greets
+// writes its greeting before it reads anything).
+func (l FirstLook) Greeting() []byte {
+	if l.Banner != nil {
+		return l.Banner
+	}
+	return l.Reply
+}
+
 // HTTPLook is the start of an HTTP answer.
 type HTTPLook struct {
 	Status int
@@ -53,9 +65,22 @@ type HTTPLook struct {
 
 // LookWait is the longest Look waits for a banner before it speaks (and
 // never more than half its timeout, so that the rest is left for the
-// answer). MySQL's greeting arrives in about 20 ms; a plain HTTP service
-// costs this wait. A variable so that tests can shorten it.
-var LookWait = 700 * time.Millisecond
+// answer). It waits less where the connect was quick: a server that
+// greets writes its banner as it accepts, so the banner follows the
+// connect within about a round trip (MariaDB's greeting arrives in about
+// 20 ms on loopback); Look waits four connect times, and at least
+// minBannerWait. A plain HTTP service on loopback so costs tens of
+// milliseconds, not LookWait. Variables so that tests can change them.
+var (
+	LookWait      = 700 * time.Millisecond
+	minBannerWait = 60 * time.Millisecond
+)
+
+// bannerWait is how long to wait for a banner on a connection whose connect
+// took rtt.
+func bannerWait(rtt time.Duration) time.Duration {
+	return min(LookWait, max(minBannerWait, 4*rtt))
+}
 
 // Once a peer has started talking, a pause this long without a byte ends
 // what it says: a server that answers and then holds the connection open
@@ -132,10 +157,12 @@ func wantsTLS(l FirstLook) bool {
 // spoke says our request was sent: no banner came, nor a close before it.
 func lookOnce(ctx context.Context, ep Endpoint, deadline time.Time, useTLS bool) (out FirstLook, spoke bool) {
 	var d net.Dialer
+	dialed := time.Now()
 	raw, err := d.DialContext(ctx, "tcp", ep.Addr())
 	if err != nil {
 		return FirstLook{Err: err}, false
 	}
+	rtt := time.Since(dialed)
 	defer raw.Close()
 	raw.SetDeadline(deadline)
 	// Reads below move the deadline; a cancelled ctx pulls it in.
@@ -163,7 +190,7 @@ func lookOnce(ctx context.Context, ep Endpoint, deadline time.Time, useTLS bool)
 	r := &lookReader{ctx: ctx, c: c, deadline: deadline}
 
 	// A banner: what the server says before we do.
-	wait := min(LookWait, time.Until(deadline)/2)
+	wait := min(bannerWait(rtt), time.Until(deadline)/2)
 	banner, closed := r.collect(time.Now().Add(wait), bannerQuiet, func([]byte) int { return maxLookBytes })
 	switch {
 	case len(banner) > 0:

@@ -723,9 +723,12 @@ func TestLookLab(t *testing.T) {
 		{"PostgreSQL TLS-only", at(lab.PGTLS.Host, lab.PGTLS.Port), func(l FirstLook) bool {
 			return !l.TLS && l.Closed && l.Reply == nil
 		}, "Closed"},
+		// A greeting later than the banner wait (a loaded server) comes
+		// back as the start of the reply to our GET.
 		{"MariaDB", at(lab.MariaDBOpen.Host, lab.MariaDBOpen.Port), func(l FirstLook) bool {
-			return len(l.Banner) > 4 && l.Banner[4] == 10 && l.HTTP == nil && l.Reply == nil
-		}, "a protocol 10 greeting as Banner"},
+			g := l.Greeting()
+			return len(g) > 4 && g[4] == 10 && l.HTTP == nil
+		}, "a protocol 10 greeting as Banner or at the start of the Reply"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const runs, timeout = 3, 10 * time.Second
