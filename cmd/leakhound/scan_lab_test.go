@@ -107,15 +107,15 @@ func TestScanOpenServer(t *testing.T) {
 		if want.proto == "http" {
 			wantWrite = datastore.Unknown
 		}
-		if p := f.Privileges; p == nil || p.FileRead != datastore.Yes || p.DDL != wantWrite || p.Readonly != wantWrite.Not() {
+		if p := f.Privileges; p == nil || p.Verdict(datastore.ImpactReadFiles) != datastore.Yes || p.Verdict(datastore.ImpactWrite) != wantWrite || p.Readonly != wantWrite.Not() {
 			t.Errorf("%d: privileges %+v, want file_read, ddl %s, readonly %s", f.Port, f.Privileges, wantWrite, wantWrite.Not())
 		}
 		if !slices.ContainsFunc(f.Reasons, func(r string) bool { return strings.Contains(r, "file()") }) {
 			t.Errorf("%d: reasons %q do not mention file()", f.Port, f.Reasons)
 		}
 	}
-	if lvl := fs[1].Privileges.ReadonlyLevel; lvl != 0 {
-		t.Errorf("native readonly level = %d, want 0", lvl)
+	if lvl := fs[1].Privileges.Details["readonly_level"]; lvl != float64(0) {
+		t.Errorf("native readonly level = %v, want 0", lvl)
 	}
 
 	f := fs[0]
@@ -268,11 +268,11 @@ func TestScanReadonlyServerOnOddPorts(t *testing.T) {
 	}
 	for _, f := range fs {
 		p := f.Privileges
-		if p == nil || p.Readonly != datastore.Yes || p.DDL != datastore.No || p.FileRead != datastore.No || p.TableFunctions != datastore.No {
+		if p == nil || p.Readonly != datastore.Yes || len(p.Capabilities) != 3 || slices.ContainsFunc(p.Capabilities, func(c datastore.Capability) bool { return c.Granted != datastore.No }) {
 			t.Errorf("%d: privileges %+v, want readonly without ddl, table functions or file()", f.Port, p)
 		}
-		if p != nil && p.ReadonlyLevel != 1 {
-			t.Errorf("%d: readonly level %d, want 1", f.Port, p.ReadonlyLevel)
+		if p != nil && p.Details["readonly_level"] != float64(1) {
+			t.Errorf("%d: readonly level %v, want 1", f.Port, p.Details["readonly_level"])
 		}
 		if f.Severity != assess.Critical {
 			t.Errorf("%d: severity %s, want critical (secrets readable without a password)", f.Port, f.Severity)

@@ -42,9 +42,12 @@ func ParseSeverity(name string) (Severity, error) {
 // Location says where in a datastore a value was found.
 type Location struct {
 	Database string `json:"database"`
-	Table    string `json:"table"`
-	Column   string `json:"column"`
-	Row      int64  `json:"row,omitempty"` // 1-based ordinal among the rows read back
+	// Path is where the table lives below its database (a schema), as the
+	// table's own path says; absent where a database holds tables directly.
+	Path   []string `json:"path,omitempty"`
+	Table  string   `json:"table"`
+	Column string   `json:"column"`
+	Row    int64    `json:"row,omitempty"` // 1-based ordinal among the rows read back
 }
 
 // Detection is a classified value in a datastore, never the value itself.
@@ -134,25 +137,28 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 			f.Severity = s
 		}
 	}
+	var fixes []string
 	if p := f.Privileges; p != nil {
-		// Only a capability proven is a reason to raise the severity; one
-		// that could not be judged is said to be unknown, and why.
-		if p.FileRead == datastore.Yes {
-			raise(High)
-			f.Reasons = append(f.Reasons, "table function file() usable: the server's own files under user_files_path can be read")
-		} else if p.TableFunctions == datastore.Yes {
-			raise(High)
-			f.Reasons = append(f.Reasons, "table functions usable (url(), remote(): the server can be made to reach other hosts)")
-		}
-		if p.FileRead == datastore.Unknown {
-			f.Reasons = append(f.Reasons, "could not tell whether file() can read the server's files: "+why(p, "file_read"))
-		}
-		switch p.DDL {
-		case datastore.Yes:
-			raise(High)
-			f.Reasons = append(f.Reasons, "not read-only: anyone can create, alter and drop tables")
-		case datastore.Unknown:
-			f.Reasons = append(f.Reasons, "could not tell whether writes are possible: "+why(p, "ddl", "readonly"))
+		// Only a capability proven is a reason to raise the severity: every
+		// impact (write, read files, reach hosts, run code, administer) is
+		// more than reading, so each raises it to high, whatever the
+		// engine. One that could not be judged is said to be unknown, and
+		// why.
+		for _, c := range p.Capabilities {
+			switch c.Granted {
+			case datastore.Yes:
+				raise(High)
+				f.Reasons = append(f.Reasons, c.Summary)
+				if c.Remediation != "" {
+					fixes = append(fixes, c.Remediation)
+				}
+			case datastore.Unknown:
+				why := c.Evidence
+				if why == "" {
+					why = "no evidence either way"
+				}
+				f.Reasons = append(f.Reasons, fmt.Sprintf("could not tell whether %s: %s", c.Summary, why))
+			}
 		}
 	}
 	if inv := f.Inventory; inv != nil {
@@ -169,7 +175,7 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 					rows = datastore.AddCount(rows, t.Rows)
 				}
 				for _, c := range t.Classes {
-					classes[c] = append(classes[c], db.Name+"."+t.Name)
+					classes[c] = append(classes[c], qualified(db, t))
 				}
 			}
 		}
@@ -188,18 +194,20 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 			f.Reasons = append(f.Reasons, "incomplete: "+t)
 		}
 	}
-	f.Remediation = remediation
-}
-
-// why returns the first reason given for leaving one of capabilities
-// unjudged.
-func why(p *datastore.Privileges, capabilities ...string) string {
-	for _, c := range capabilities {
-		if w := p.Unjudged[c]; w != "" {
-			return w
+	f.Remediation = slices.Clone(remediation)
+	for _, fix := range fixes {
+		if !slices.Contains(f.Remediation, fix) {
+			f.Remediation = append(f.Remediation, fix)
 		}
 	}
-	return "no evidence either way"
+}
+
+// qualified names t as reasons do: database, path and name.
+func qualified(db datastore.Database, t datastore.Table) string {
+	if t.Database == "" {
+		t.Database = db.Name
+	}
+	return t.QualifiedName()
 }
 
 func classPhrase(class string, ds []Detection) string {

@@ -10,7 +10,27 @@ import (
 )
 
 // readonly is what a read-only profile proves.
-var readonly = &datastore.Privileges{Readonly: datastore.Yes, DDL: datastore.No, FileRead: datastore.No, TableFunctions: datastore.No}
+var readonly = &datastore.Privileges{Readonly: datastore.Yes, Capabilities: []datastore.Capability{
+	{ID: "ddl", Granted: datastore.No, Impact: datastore.ImpactWrite, Summary: "anyone can drop tables"},
+	{ID: "file", Granted: datastore.No, Impact: datastore.ImpactReadFiles, Summary: "the server's files can be read"},
+}}
+
+// granting is a profile of one capability of impact i, granted as v.
+func granting(i datastore.Impact, v datastore.Verdict) *datastore.Privileges {
+	return &datastore.Privileges{Readonly: datastore.Unknown, Capabilities: []datastore.Capability{
+		{ID: "cap-" + string(i), Granted: v, Impact: i, Summary: "outsiders can " + string(i), Evidence: "evidence of " + string(i), Remediation: "take " + string(i) + " away"},
+	}}
+}
+
+type assessCase struct {
+	name   string
+	auth   datastore.Auth
+	tls    bool
+	priv   *datastore.Privileges
+	inv    *datastore.Inventory
+	want   Severity
+	reason string
+}
 
 func TestAssess(t *testing.T) {
 	userTable := func(classes ...string) *datastore.Inventory {
@@ -19,31 +39,25 @@ func TestAssess(t *testing.T) {
 			{Name: "default", Tables: []datastore.Table{{Name: "log_stream", Rows: 1000, Classes: classes}}},
 		}}
 	}
-	tests := []struct {
-		name   string
-		auth   datastore.Auth
-		tls    bool
-		priv   *datastore.Privileges
-		inv    *datastore.Inventory
-		want   Severity
-		reason string
-	}{
+	tests := []assessCase{
 		{"password required, TLS", datastore.AuthRequired, true, nil, nil, Info, "password required"},
 		{"password required, plaintext", datastore.AuthRequired, false, nil, nil, Low, "plaintext"},
 		{"ip restricted", datastore.AuthIPRestricted, false, nil, nil, Info, "refused from this address"},
 		{"open, empty, read-only", datastore.AuthNone, false, readonly, &datastore.Inventory{}, Medium, "no password"},
 		{"open, data, read-only", datastore.AuthNone, false, readonly, userTable(), High, "user tables readable"},
-		{"open, file()", datastore.AuthNone, false, &datastore.Privileges{Readonly: datastore.Yes, DDL: datastore.No, FileRead: datastore.Yes, TableFunctions: datastore.Yes}, &datastore.Inventory{}, High, "file()"},
-		{"open, writable", datastore.AuthNone, false, &datastore.Privileges{Readonly: datastore.No, DDL: datastore.Yes, FileRead: datastore.No, TableFunctions: datastore.No}, &datastore.Inventory{}, High, "drop tables"},
 		{"open, secrets", datastore.AuthNone, false, readonly, userTable("secret"), Critical, "secrets"},
 		{"open, chat logs", datastore.AuthNone, false, readonly, userTable("chat_log"), Critical, "chat/prompt logs"},
-		{"open, nothing judged", datastore.AuthNone, false,
-			&datastore.Privileges{ReadonlyLevel: -1, Unjudged: map[string]string{"readonly": "the settings answer was empty", "file_read": "no answer"}},
-			&datastore.Inventory{}, Medium, "could not tell whether writes are possible: the settings answer was empty"},
-		{"open, file() unknown", datastore.AuthNone, false,
-			&datastore.Privileges{Readonly: datastore.Yes, DDL: datastore.No, Unjudged: map[string]string{"file_read": "the file() probe got no answer: timeout"}},
-			&datastore.Inventory{}, Medium, "could not tell whether file() can read the server's files: the file() probe got no answer"},
+		{"open, no capability judged", datastore.AuthNone, false, &datastore.Privileges{}, &datastore.Inventory{}, Medium, "no password"},
 		{"open, personal data", datastore.AuthNone, false, readonly, userTable("pii"), Critical, "personal data"},
+	}
+	// Each impact granted raises to high; unknown says why and raises
+	// nothing; refused says nothing.
+	for _, i := range []datastore.Impact{datastore.ImpactWrite, datastore.ImpactReadFiles, datastore.ImpactReachHosts, datastore.ImpactRunCode, datastore.ImpactAdminister} {
+		tests = append(tests,
+			assessCase{"open, " + string(i) + " granted", datastore.AuthNone, false, granting(i, datastore.Yes), &datastore.Inventory{}, High, "outsiders can " + string(i)},
+			assessCase{"open, " + string(i) + " unknown", datastore.AuthNone, false, granting(i, datastore.Unknown), &datastore.Inventory{}, Medium,
+				"could not tell whether outsiders can " + string(i) + ": evidence of " + string(i)},
+		)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,5 +108,25 @@ func TestAssessTruncation(t *testing.T) {
 	Assess(f, &datastore.Service{Auth: datastore.AuthNone, User: "default"}, nil)
 	if !slices.Contains(f.Reasons, "incomplete: server budget ran out after counting 12 of 40 tables") {
 		t.Errorf("Assess(truncated inventory) reasons = %q, want the truncation named", f.Reasons)
+	}
+}
+
+// A granted capability's fix joins the driver's, once; a refused or
+// unknown one's does not, nor does a refused one give a reason.
+func TestAssessCapabilityRemediation(t *testing.T) {
+	p := &datastore.Privileges{Capabilities: []datastore.Capability{
+		{ID: "a", Granted: datastore.Yes, Impact: datastore.ImpactWrite, Summary: "a granted", Remediation: "fix a"},
+		{ID: "b", Granted: datastore.Yes, Impact: datastore.ImpactReachHosts, Summary: "b granted", Remediation: "fix a"},
+		{ID: "c", Granted: datastore.Yes, Impact: datastore.ImpactRunCode, Summary: "c granted", Remediation: "driver fix"},
+		{ID: "d", Granted: datastore.No, Impact: datastore.ImpactAdminister, Summary: "d granted", Remediation: "fix d"},
+		{ID: "e", Granted: datastore.Unknown, Impact: datastore.ImpactReadFiles, Summary: "e granted", Remediation: "fix e"},
+	}}
+	f := &Finding{Privileges: p, Inventory: &datastore.Inventory{}}
+	Assess(f, &datastore.Service{Auth: datastore.AuthNone, User: "u"}, []string{"driver fix"})
+	if want := []string{"driver fix", "fix a"}; !slices.Equal(f.Remediation, want) {
+		t.Errorf("remediation %q, want %q", f.Remediation, want)
+	}
+	if want := []string{"no password for user u", "a granted", "b granted", "c granted", "could not tell whether e granted: no evidence either way"}; !slices.Equal(f.Reasons, want) {
+		t.Errorf("reasons %q, want %q", f.Reasons, want)
 	}
 }

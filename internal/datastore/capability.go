@@ -1,6 +1,10 @@
 package datastore
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -106,4 +110,126 @@ func (t Table) QualifiedName() string {
 	}
 	parts = append(parts, t.Path...)
 	return strings.Join(append(parts, t.Name), ".")
+}
+
+// Privileges is what the proven user can do, judged without changing
+// anything: whether it can write at all, and each capability with its
+// impact. A capability that could not be judged is Unknown, and its
+// Evidence says why.
+type Privileges struct {
+	Readonly     Verdict // the user cannot write anything
+	Capabilities []Capability
+	Evidence     []string
+	// Details are engine-specific facts kept in the jsonl privileges
+	// object as top-level keys (ClickHouse: readonly_level,
+	// table_functions), so that the contract's keys stay; the core never
+	// reads them.
+	Details map[string]any
+}
+
+// Verdict is the verdict over the capabilities of impact i: Yes if any is
+// granted, else Unknown if any could not be judged, else No (none, or all
+// refused).
+func (p Privileges) Verdict(i Impact) Verdict {
+	v := No
+	for _, c := range p.Capabilities {
+		if c.Impact != i {
+			continue
+		}
+		switch c.Granted {
+		case Yes:
+			return Yes
+		case Unknown:
+			v = Unknown
+		}
+	}
+	return v
+}
+
+// privilegesKeys are the keys MarshalJSON writes itself; Details may not
+// take them.
+var privilegesKeys = map[string]bool{"readonly": true, "ddl": true, "file_read": true, "capabilities": true, "evidence": true}
+
+// MarshalJSON writes the contract's keys first: readonly; ddl, the
+// verdict over capabilities of impact write; file_read, over read_files;
+// then the Details in key order, the capabilities and the evidence.
+func (p Privileges) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	put := func(key string, v any) error {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		} else {
+			b.WriteByte('{')
+		}
+		k, _ := json.Marshal(key)
+		b.Write(k)
+		b.WriteByte(':')
+		j, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("privileges %s: %w", key, err)
+		}
+		b.Write(j)
+		return nil
+	}
+	put("readonly", p.Readonly)
+	put("ddl", p.Verdict(ImpactWrite))
+	put("file_read", p.Verdict(ImpactReadFiles))
+	keys := make([]string, 0, len(p.Details))
+	for k := range p.Details {
+		if !privilegesKeys[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := put(k, p.Details[k]); err != nil {
+			return nil, err
+		}
+	}
+	caps := p.Capabilities
+	if caps == nil {
+		caps = []Capability{}
+	}
+	put("capabilities", caps)
+	if len(p.Evidence) > 0 {
+		put("evidence", p.Evidence)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote. ddl and file_read are
+// derived from the capabilities, so they are not kept; every other key
+// but capabilities and evidence becomes a Detail.
+func (p *Privileges) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*p = Privileges{}
+	for k, v := range m {
+		var err error
+		switch k {
+		case "readonly":
+			err = json.Unmarshal(v, &p.Readonly)
+		case "ddl", "file_read":
+			var x Verdict
+			err = json.Unmarshal(v, &x)
+		case "capabilities":
+			err = json.Unmarshal(v, &p.Capabilities)
+		case "evidence":
+			err = json.Unmarshal(v, &p.Evidence)
+		default:
+			var x any
+			err = json.Unmarshal(v, &x)
+			if p.Details == nil {
+				p.Details = map[string]any{}
+			}
+			p.Details[k] = x
+		}
+		if err != nil {
+			return fmt.Errorf("privileges %s: %w", k, err)
+		}
+	}
+	return nil
 }

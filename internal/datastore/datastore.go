@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/leakhound/leakhound/internal/target"
 )
 
 // Port is a default port of a datastore and the protocol spoken on it.
@@ -144,31 +146,6 @@ func (v *Verdict) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Privileges is what the proven user can do, judged without changing
-// anything. A capability that could not be judged is Unknown, and Unjudged
-// says why (keyed by its JSON name).
-type Privileges struct {
-	Readonly       Verdict           `json:"readonly"`
-	DDL            Verdict           `json:"ddl"`
-	FileRead       Verdict           `json:"file_read"`
-	TableFunctions Verdict           `json:"table_functions"`
-	ReadonlyLevel  int               `json:"readonly_level"` // -1 when it could not be told
-	Evidence       []string          `json:"evidence,omitempty"`
-	Unjudged       map[string]string `json:"unjudged,omitempty"`
-	// Capabilities are what an outsider can do, each with its impact.
-	Capabilities []Capability `json:"capabilities,omitempty"`
-}
-
-// Unjudge marks a capability as not judged, and why.
-func (p *Privileges) Unjudge(capability, why string) {
-	if p.Unjudged == nil {
-		p.Unjudged = map[string]string{}
-	}
-	if _, ok := p.Unjudged[capability]; !ok {
-		p.Unjudged[capability] = why
-	}
-}
-
 // Column is one column of a table.
 type Column struct {
 	Name string `json:"name"`
@@ -257,9 +234,10 @@ type Limits struct {
 	Bytes    int64         // bytes read back in all
 	Timeout  time.Duration // per query
 	Keywords []string      // substrings pushed down to the server as a pre-filter
-	Patterns []string      // RE2 patterns pushed down where no keyword exists
+	Patterns []string      // patterns, in the session's dialect, pushed down where no keyword exists
 	Random   int           // rows fetched at random, besides the filtered ones
-	// Exact names patterns (a rule's full pattern, RE2) to count, each over
+	// Exact names patterns (a rule's full pattern, in the session's
+	// dialect) to count, each over
 	// the rows holding one of its keywords: a tighter size than a keyword's
 	// count, for the cost of regular expressions on a few rows.
 	Exact map[string]Match
@@ -294,8 +272,15 @@ var ErrSessionCap = errors.New("the session's cap on per-table queries is reache
 type Driver interface {
 	Name() string
 	DefaultPorts() []Port
-	// Probe reports whether ep speaks this datastore: nil, nil means "not this one".
-	Probe(ctx context.Context, ep Endpoint, timeout time.Duration) (*Service, error)
+	// Schemes are the URL schemes the driver owns, each with the port it
+	// means; Register makes them known to the target parser.
+	Schemes() []Scheme
+	// Probe reports whether ep speaks this datastore: nil, nil means "not
+	// this one". look is the scanner's first look at the port, shared by
+	// every driver: a driver returns nil, nil at once when the look rules
+	// it out, and probes fully when the look is zero (none was taken). The
+	// scanner never calls Probe on a Silent port.
+	Probe(ctx context.Context, ep Endpoint, look FirstLook, timeout time.Duration) (*Service, error)
 	// Open opens a read-only session on a service whose Auth is AuthNone.
 	Open(ctx context.Context, svc *Service, timeout time.Duration) (Session, error)
 }
@@ -304,11 +289,17 @@ type Driver interface {
 type Session interface {
 	// ServerID names the server process behind the session, so that two
 	// endpoints of one server (HTTP and native) are assessed once.
-	ServerID(ctx context.Context) (string, error)
+	ServerID(ctx context.Context) (ServerID, error)
 	Privileges(ctx context.Context) (Privileges, error)
 	Inventory(ctx context.Context) (Inventory, error)
+	// Pushdown says which filters the server can run for Sample.
+	Pushdown() Pushdown
+	// Sample reads records of t: those matching lim's keywords and
+	// patterns (already in the session's dialect), plus lim.Random at
+	// random.
 	Sample(ctx context.Context, t Table, lim Limits) (Rows, error)
-	// Remediation lists how to close the exposure, given what was found.
+	// Remediation lists how to close the exposure, given what was found;
+	// each granted capability's own Remediation is added by the assessment.
 	Remediation(p Privileges) []string
 	Close() error
 }
@@ -318,13 +309,17 @@ var (
 	drivers = map[string]Driver{}
 )
 
-// Register makes a driver available. It panics on a duplicate name, as
-// database/sql does: that is a programming error.
+// Register makes a driver available, and its URL schemes known to the
+// target parser. It panics on a duplicate name or a scheme another driver
+// owns, as database/sql does: that is a programming error.
 func Register(d Driver) {
 	mu.Lock()
 	defer mu.Unlock()
 	if _, dup := drivers[d.Name()]; dup {
 		panic(fmt.Sprintf("datastore: Register called twice for driver %q", d.Name()))
+	}
+	for _, sc := range d.Schemes() {
+		target.RegisterScheme(sc.Name, sc.Port)
 	}
 	drivers[d.Name()] = d
 }

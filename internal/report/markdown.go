@@ -46,7 +46,10 @@ func (m *markdownWriter) Write(f *assess.Finding) error {
 	}
 	fmt.Fprintf(&b, "| Authentication | %s |\n", f.Auth)
 	if p := f.Privileges; p != nil {
-		fmt.Fprintf(&b, "| Read-only | %s |\n| DDL allowed | %s |\n| file() usable | %s |\n", yesNo(p.Readonly), yesNo(p.DDL), yesNo(p.FileRead))
+		fmt.Fprintf(&b, "| Read-only | %s |\n", yesNo(p.Readonly))
+		for _, c := range p.Capabilities {
+			fmt.Fprintf(&b, "| Capability %s (%s) | %s |\n", md(c.ID), md(string(c.Impact)), yesNo(c.Granted))
+		}
 	}
 	b.WriteString("\n### Why this matters\n\n")
 	for _, r := range f.Reasons {
@@ -55,7 +58,7 @@ func (m *markdownWriter) Write(f *assess.Finding) error {
 	if f.SameServerAs != "" {
 		fmt.Fprintf(&b, "\nThe same server answers on %s: what is exposed is listed there.\n", f.SameServerAs)
 	} else if inv := f.Inventory; inv != nil {
-		b.WriteString("\n### What is exposed\n\n| Table | Engine | Rows | Size | Holds |\n|---|---|--:|--:|---|\n")
+		b.WriteString("\n### What is exposed\n\n| Table | Kind | Engine | Rows | Size | Holds |\n|---|---|---|--:|--:|---|\n")
 		n := 0
 		for _, db := range inv.Databases {
 			if db.System {
@@ -63,11 +66,11 @@ func (m *markdownWriter) Write(f *assess.Finding) error {
 			}
 			for _, t := range db.Tables {
 				n++
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdCode(db.Name+"."+t.Name, lineWidth), md(t.Engine), count(t.Rows), size(t.Bytes), md(holds(t)))
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdCode(qualified(db, t), lineWidth), md(t.Kind), md(t.Engine), count(t.Rows), size(t.Bytes), md(holds(t)))
 			}
 		}
 		if n == 0 {
-			b.WriteString("| (no tables outside system databases) | | | | |\n")
+			b.WriteString("| (no tables outside system databases) | | | | | |\n")
 		}
 	}
 	if len(f.Detections) > 0 && f.SameServerAs == "" {
@@ -77,7 +80,7 @@ func (m *markdownWriter) Write(f *assess.Finding) error {
 			if perKind[d.Kind]++; perKind[d.Kind] > 5 {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | `%s` |\n", d.Kind, md(d.Location.Database+"."+d.Location.Table+"."+d.Location.Column),
+			fmt.Fprintf(&b, "| %s | %s | %s | `%s` |\n", d.Kind, md(where(d.Location)),
 				mdCode(d.Redacted, cellWidth), d.Fingerprint)
 		}
 	}

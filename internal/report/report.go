@@ -148,6 +148,30 @@ func size(n int64) string {
 // yesNo prints a verdict: yes, no, or unknown when it could not be judged.
 func yesNo(v datastore.Verdict) string { return v.String() }
 
+// capabilities lists what the user can do, each as id=verdict (impact):
+// "ddl=yes (write) file=unknown (read_files)".
+func capabilities(p *datastore.Privileges) string {
+	parts := make([]string, len(p.Capabilities))
+	for i, c := range p.Capabilities {
+		parts[i] = fmt.Sprintf("%s=%s (%s)", clip(c.ID, cellWidth), yesNo(c.Granted), clip(string(c.Impact), cellWidth))
+	}
+	return strings.Join(parts, " ")
+}
+
+// qualified names t as a report does: database, path and name.
+func qualified(db datastore.Database, t datastore.Table) string {
+	if t.Database == "" {
+		t.Database = db.Name
+	}
+	return t.QualifiedName()
+}
+
+// where names a detection's place: database, path, table and column.
+func where(l assess.Location) string {
+	parts := append([]string{l.Database}, l.Path...)
+	return strings.Join(append(parts, l.Table, l.Column), ".")
+}
+
 var severityColour = map[assess.Severity]string{
 	assess.Critical: "\x1b[1;97;41m", assess.High: "\x1b[1;31m", assess.Medium: "\x1b[33m",
 	assess.Low: "\x1b[36m", assess.Info: "\x1b[2m",
@@ -198,12 +222,11 @@ func (t *textWriter) Write(f *assess.Finding) error {
 		fmt.Fprintf(&b, "  note: %s\n", clip(n, lineWidth))
 	}
 	if p := f.Privileges; p != nil {
-		level := "0 or 2"
-		if p.ReadonlyLevel >= 0 {
-			level = strconv.Itoa(p.ReadonlyLevel)
+		fmt.Fprintf(&b, "  privileges: readonly=%s", yesNo(p.Readonly))
+		if len(p.Capabilities) > 0 {
+			fmt.Fprintf(&b, "  capabilities: %s", capabilities(p))
 		}
-		fmt.Fprintf(&b, "  privileges: readonly=%s (level %s)  ddl=%s  table functions=%s  file()=%s\n",
-			yesNo(p.Readonly), level, yesNo(p.DDL), yesNo(p.TableFunctions), yesNo(p.FileRead))
+		b.WriteString("\n")
 	}
 	b.WriteString("  why:\n")
 	for _, r := range f.Reasons {
@@ -226,7 +249,7 @@ func (t *textWriter) Write(f *assess.Finding) error {
 				continue
 			}
 			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%d\t%s\n", d.Kind, d.Rule,
-				clip(d.Location.Database+"."+d.Location.Table+"."+d.Location.Column, cellWidth), clip(d.Redacted, cellWidth), d.Occurrences, checked(d.Validated))
+				clip(where(d.Location), cellWidth), clip(d.Redacted, cellWidth), d.Occurrences, checked(d.Validated))
 		}
 		tw.Flush()
 		if hidden > 0 {
@@ -269,7 +292,7 @@ func writeTables(b *strings.Builder, inv *datastore.Inventory) {
 		}
 		for _, t := range db.Tables {
 			if rows == 0 {
-				fmt.Fprintln(tw, "    TABLE\tENGINE\tROWS\tSIZE\tREAD BACK\tHOLDS\t")
+				fmt.Fprintln(tw, "    TABLE\tKIND\tENGINE\tROWS\tSIZE\tREAD BACK\tHOLDS\t")
 			}
 			rows++
 			read := ""
@@ -280,7 +303,7 @@ func writeTables(b *strings.Builder, inv *datastore.Inventory) {
 			if t.Rows >= 0 && !t.RowsExact {
 				rowsText = "~" + rowsText
 			}
-			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t\n", clip(db.Name+"."+t.Name, cellWidth), clip(t.Engine, cellWidth), rowsText, size(t.Bytes), read, strings.Join(t.Classes, " "))
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", clip(qualified(db, t), cellWidth), clip(t.Kind, cellWidth), clip(t.Engine, cellWidth), rowsText, size(t.Bytes), read, strings.Join(t.Classes, " "))
 		}
 	}
 	if rows > 0 {
@@ -293,10 +316,10 @@ func writeTables(b *strings.Builder, inv *datastore.Inventory) {
 					continue
 				}
 				if first {
-					b.WriteString("  leaks (rows holding a match, counted by the server over the whole table):\n")
+					b.WriteString("  leaks (rows holding a match):\n")
 					first = false
 				}
-				fmt.Fprintf(b, "    %s: %s\n", clip(db.Name+"."+t.Name, lineWidth), leaks(t))
+				fmt.Fprintf(b, "    %s: %s, %s\n", clip(qualified(db, t), lineWidth), leaks(t), countedBy(t))
 			}
 		}
 	} else {
@@ -315,7 +338,7 @@ func writeTables(b *strings.Builder, inv *datastore.Inventory) {
 	for _, db := range inv.Databases {
 		for _, t := range db.Tables {
 			for _, why := range t.Truncation {
-				fmt.Fprintf(b, "  incomplete: %s: %s\n", Safe(db.Name+"."+t.Name), Safe(why))
+				fmt.Fprintf(b, "  incomplete: %s: %s\n", Safe(qualified(db, t)), Safe(why))
 			}
 		}
 	}
@@ -335,10 +358,20 @@ func leaks(t datastore.Table) string {
 	return strings.Join(ls, ", ")
 }
 
+// countedBy says where a table's leak counts come from.
+func countedBy(t datastore.Table) string {
+	if t.LeaksCounted == "sample" {
+		return "counted in the rows read back"
+	}
+	return "counted by the server over the whole table"
+}
+
 // holds describes a table's classes with their leak counts.
 func holds(t datastore.Table) string {
 	h := strings.Join(t.Classes, ", ")
-	if l := leaks(t); l != "" {
+	if l := leaks(t); l != "" && t.LeaksCounted == "sample" {
+		h += " (rows read back: " + l + ")"
+	} else if l != "" {
 		h += " (rows: " + l + ")"
 	}
 	return h

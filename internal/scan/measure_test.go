@@ -20,7 +20,10 @@ type slowSession struct {
 	sampled     int
 }
 
-func (s *slowSession) ServerID(context.Context) (string, error) { return "x", nil }
+func (s *slowSession) ServerID(context.Context) (datastore.ServerID, error) {
+	return datastore.ServerID{Engine: "slow", Key: "x"}, nil
+}
+func (s *slowSession) Pushdown() datastore.Pushdown { return datastore.Pushdown{Substring: true} }
 func (s *slowSession) Privileges(context.Context) (datastore.Privileges, error) {
 	return datastore.Privileges{}, nil
 }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,6 +76,10 @@ type Config struct {
 	OpenPort func(target.Endpoint)
 	// Progress, if not nil, is kept up to date for a progress display.
 	Progress *Progress
+
+	// look takes the first look at an open port; nil: datastore.Look.
+	// Tests set it to tell a driver what a port looked like.
+	look func(ctx context.Context, ep datastore.Endpoint, timeout time.Duration) datastore.FirstLook
 }
 
 // Resolver looks up hostnames; *net.Resolver and *resolve.Resolver satisfy it.
@@ -140,7 +143,7 @@ func Run(ctx context.Context, cfg Config, targets iter.Seq2[target.Target, error
 		// Detections are told apart, and reported, by their fingerprints.
 		return Summary{}, errors.New("scan: the classify engine has no fingerprint key (use Engine.WithKey)")
 	}
-	s := &scanner{cfg: cfg, emit: emit, servers: map[string]*serverResult{}, batches: map[int]*batch{}, silent: map[netip.Addr]int{}}
+	s := &scanner{cfg: cfg, emit: emit, servers: map[string][]*serverResult{}, batches: map[int]*batch{}, silent: map[netip.Addr]int{}}
 	if s.cfg.Warn == nil {
 		s.cfg.Warn = func(error) {}
 	}
@@ -181,6 +184,9 @@ func Run(ctx context.Context, cfg Config, targets iter.Seq2[target.Target, error
 	}
 	if s.cfg.Resolver == nil {
 		s.cfg.Resolver = net.DefaultResolver
+	}
+	if s.cfg.look == nil {
+		s.cfg.look = datastore.Look
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -242,9 +248,9 @@ type scanner struct {
 	emit    func(*assess.Finding)
 	mu      sync.Mutex
 	summary Summary
-	errors  atomic.Int64 // errors told through cfg.Warn
-	servers map[string]*serverResult
-	batches map[int]*batch // batches being swept
+	errors  atomic.Int64               // errors told through cfg.Warn
+	servers map[string][]*serverResult // by engine and key: those that differ in start time
+	batches map[int]*batch             // batches being swept
 	// sessions holds a token for each session open: what they hold of
 	// their servers' answers stays within the memory budget.
 	sessions chan struct{}
@@ -340,23 +346,33 @@ func DefaultPorts() []int {
 	return out
 }
 
-// endpoint probes one open port with each driver that may speak there, and
-// returns the severity of its finding, if it made one.
+// endpoint takes one look at an open port and hands it to each driver
+// that may speak there, and returns the severity of its finding, if it
+// made one. A port that accepted and then said nothing to the look is
+// probed by no driver.
 func (s *scanner) endpoint(ctx context.Context, p target.Endpoint) (found *assess.Severity) {
 	ep := datastore.Endpoint{Host: p.Host, IP: p.IP.AsSlice(), Zone: p.IP.Zone(), Port: p.Port}
+	timeout := s.probeTimeout(p.IP)
+	look := s.cfg.look(ctx, ep, timeout)
+	if look.Silent {
+		if ctx.Err() == nil {
+			s.tarpitted(p.IP)
+			s.warn(fmt.Errorf("%s: accepted the connection, then said nothing within %s: a tarpit or a firewall; no datastore probed", ep, timeout))
+		}
+		return nil
+	}
 	drivers := datastore.Drivers()
 	// A driver whose default port this is goes first; on any other port
 	// every driver tries.
 	sort.SliceStable(drivers, func(i, j int) bool { return ownsPort(drivers[i], p.Port) && !ownsPort(drivers[j], p.Port) })
-	timeout := s.probeTimeout(p.IP)
 	var errs []error
 	for _, d := range drivers {
-		svc, err := d.Probe(ctx, ep, timeout)
+		svc, err := d.Probe(ctx, ep, look, timeout)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", d.Name(), err))
 			if ctx.Err() == nil && silent(err) {
-				// A port that accepts and then lets the deadline pass
-				// makes every other driver wait as long.
+				// A port that lets a probe's deadline pass makes every
+				// other driver wait as long.
 				s.tarpitted(p.IP)
 				break
 			}
@@ -414,6 +430,7 @@ func ownsPort(d datastore.Driver, port int) bool {
 
 // serverResult is the assessment shared by every endpoint of one server.
 type serverResult struct {
+	id         datastore.ServerID
 	done       chan struct{}
 	first      string // endpoint that measured the server
 	inventory  *datastore.Inventory
@@ -487,18 +504,22 @@ func (s *scanner) openSession(ctx context.Context, d datastore.Driver, svc *data
 	}
 	id, err := sess.ServerID(ctx)
 	if err != nil {
-		id = svc.Endpoint.String()
+		// Unknown: this endpoint is its own server.
+		id = datastore.ServerID{Engine: svc.Engine, Key: "endpoint " + svc.Endpoint.String()}
 	}
 	s.mu.Lock()
-	r, shared := s.servers[id]
-	for known, kr := range s.servers {
-		if !shared && sameServer(known, id) {
-			r, shared = kr, true
+	var r *serverResult
+	name := id.Engine + "|" + id.Key
+	for _, kr := range s.servers[name] {
+		if kr.id.Same(id) {
+			r = kr
+			break
 		}
 	}
+	shared := r != nil
 	if !shared {
-		r = &serverResult{done: make(chan struct{}), first: svc.Endpoint.String()}
-		s.servers[id] = r
+		r = &serverResult{id: id, done: make(chan struct{}), first: svc.Endpoint.String()}
+		s.servers[name] = append(s.servers[name], r)
 	}
 	s.mu.Unlock()
 	if !shared {
@@ -519,18 +540,6 @@ func (s *scanner) openSession(ctx context.Context, d datastore.Driver, svc *data
 	f.Stats = &st
 	return sess.Remediation(priv)
 }
-
-// Bounds on what one server can add to a report: distinct values listed
-// per kind in one table, and in all. Sizes come from the server's counts,
-// not from the list.
-const (
-	maxDetectionsPerKind = 20
-	maxDetections        = 2000
-)
-
-// lowWeight kinds are reported but do not make a table hold personal data:
-// an access log full of addresses is not a leak of people.
-var lowWeight = map[string]bool{"ip_address": true}
 
 // measure inventories the server and sizes what its tables leak. It stops
 // sampling when the server budget (ctx) runs out or the session will run
@@ -559,17 +568,14 @@ func (s *scanner) measure(ctx context.Context, sess datastore.Session, svc *data
 	if s.cfg.NoSample || s.cfg.Engine == nil {
 		return
 	}
-	keywords, patterns := s.cfg.Engine.Pushdown()
-	lim := s.cfg.Sample
-	lim.Keywords = append(slices.Clone(keywords), classify.ChatKeywords()...)
-	lim.Patterns = patterns
-	lim.Exact = map[string]datastore.Match{}
-	for _, r := range s.cfg.Engine.Rules() {
-		if len(r.Keywords) > 0 {
-			lim.Exact[exactKey(r.ID)] = datastore.Match{Keywords: r.Keywords, Pattern: r.Pattern}
-		}
+	pd := sess.Pushdown()
+	lim, original := pushdownLimits(s.cfg.Engine, s.cfg.Sample, pd)
+	// Leaks are the server's counts over whole tables only where it counts
+	// and was given something to count.
+	sizing := classify.Server
+	if !pd.Counts || len(lim.Keywords)+len(lim.Patterns) == 0 {
+		sizing = classify.Sample
 	}
-	kinds := s.cfg.Engine.Kinds()
 	var tables []*datastore.Table
 	for di := range inv.Databases {
 		if db := &inv.Databases[di]; !db.System {
@@ -606,102 +612,74 @@ func (s *scanner) measure(ctx context.Context, sess datastore.Session, svc *data
 			r.errs = append(r.errs, e.Error())
 			s.cfg.Warn(e)
 		}
-		r.detections = append(r.detections, s.classifyRows(t.Database, t, rows, kinds, len(r.detections))...)
+		rows.Counts = renameCounts(rows.Counts, original)
+		for _, d := range s.cfg.Engine.Size(t, rows, sizing, len(r.detections)) {
+			r.detections = append(r.detections, assess.Detection{
+				Category: d.Category, Kind: d.Kind, Rule: d.Rule,
+				Location: assess.Location{Database: t.Database, Path: t.Path, Table: t.Name, Column: d.Column, Row: d.Row},
+				Redacted: d.Redacted, Fingerprint: d.Fingerprint, Validated: d.Validated, Occurrences: d.Occurrences,
+			})
+		}
 	}
 }
 
-// sameServer compares two server ids whose last field is the server's start
-// time in seconds: computed as now - uptime, it may differ by a second
-// between two queries.
-func sameServer(a, b string) bool {
-	ia, ib := strings.LastIndexByte(a, '|'), strings.LastIndexByte(b, '|')
-	if ia < 0 || ib < 0 || a[:ia] != b[:ib] {
-		return false
+// pushdownLimits fills base with the filters a session declares it can
+// run: the rules' keywords (and the chat keywords) only where it runs
+// substring filters; patterns, translated into its dialect, only where it
+// runs regular expressions (a pattern that cannot be translated is not
+// pushed: the records read back are classified anyway); exact counts only
+// where it runs both. original maps each pattern sent back to the rules'
+// own, by which counts are known.
+func pushdownLimits(e *classify.Engine, base datastore.Limits, pd datastore.Pushdown) (lim datastore.Limits, original map[string]string) {
+	lim = base
+	lim.Keywords, lim.Patterns, lim.Exact = nil, nil, nil
+	original = map[string]string{}
+	translate := func(p string) (string, bool) {
+		if pd.Regex == datastore.DialectNone {
+			return "", false
+		}
+		t, err := datastore.TranslateRegex(p, pd.Regex)
+		if err != nil {
+			return "", false
+		}
+		original[t] = p
+		return t, true
 	}
-	ta, err1 := strconv.ParseInt(a[ia+1:], 10, 64)
-	tb, err2 := strconv.ParseInt(b[ib+1:], 10, 64)
-	return err1 == nil && err2 == nil && ta-tb <= 2 && tb-ta <= 2
+	keywords, patterns := e.Pushdown()
+	if pd.Substring {
+		lim.Keywords = append(slices.Clone(keywords), classify.ChatKeywords()...)
+	}
+	for _, p := range patterns {
+		if t, ok := translate(p); ok {
+			lim.Patterns = append(lim.Patterns, t)
+		}
+	}
+	if pd.Substring && pd.Regex != datastore.DialectNone {
+		lim.Exact = map[string]datastore.Match{}
+		for _, r := range e.Rules() {
+			if len(r.Keywords) == 0 {
+				continue
+			}
+			if t, ok := translate(r.Pattern); ok {
+				lim.Exact[classify.ExactKey(r.ID)] = datastore.Match{Keywords: r.Keywords, Pattern: t}
+			}
+		}
+	}
+	return lim, original
 }
 
-// exactKey names a rule's exact count among the keyword counts.
-func exactKey(rule string) string { return "rule:" + rule }
-
-// classifyRows runs the detection engine over rows read from t, sets the
-// table's classes and leak counts, and returns its detections, one per
-// value and column.
-func (s *scanner) classifyRows(db string, t *datastore.Table, rows datastore.Rows, kinds map[string][]string, have int) []assess.Detection {
-	type key struct{ fp, col string }
-	index := map[key]int{}
-	var out []assess.Detection
-	classes := map[string]bool{}
-	perKind := map[string]int{}
-	for ri, row := range rows.Values {
-		for ci, v := range row {
-			for _, d := range s.cfg.Engine.Scan(v) {
-				if !lowWeight[d.Kind] {
-					classes[d.Category] = true
-				}
-				k := key{d.Fingerprint, rows.Columns[ci]}
-				if i, ok := index[k]; ok {
-					out[i].Occurrences++
-					continue
-				}
-				if have+len(out) >= maxDetections || perKind[d.Kind] >= maxDetectionsPerKind {
-					continue
-				}
-				perKind[d.Kind]++
-				index[k] = len(out)
-				out = append(out, assess.Detection{
-					Category: d.Category, Kind: d.Kind, Rule: d.Rule,
-					Location: assess.Location{Database: db, Table: t.Name, Column: rows.Columns[ci], Row: int64(ri + 1)},
-					Redacted: d.Redacted, Fingerprint: d.Fingerprint, Validated: d.Validated, Occurrences: 1,
-				})
-			}
-		}
+// renameCounts gives counts of translated patterns back the rules' own
+// patterns as names.
+func renameCounts(counts map[string]int64, original map[string]string) map[string]int64 {
+	if len(original) == 0 || len(counts) == 0 {
+		return counts
 	}
-	if ok, _ := classify.ChatLog(rows.Columns, rows.Values); ok {
-		classes["chat_log"] = true
-	}
-	for _, c := range []string{"chat_log", "secret", "pii"} {
-		if classes[c] {
-			t.Classes = append(t.Classes, c)
+	out := make(map[string]int64, len(counts))
+	for k, n := range counts {
+		if o, ok := original[k]; ok {
+			k = o
 		}
-	}
-	// Leak sizes: for each kind confirmed in the rows read, the server's
-	// count of rows matching a confirmed rule's pattern; failing that, of
-	// rows holding one of the kind's keywords or pushdown patterns.
-	found := map[string]bool{}
-	for _, d := range out {
-		found[d.Kind] = true
-	}
-	exact := map[string]bool{}
-	for _, d := range out {
-		if n, ok := rows.Counts[exactKey(d.Rule)]; ok {
-			if t.Leaks == nil {
-				t.Leaks = map[string]int64{}
-			}
-			if !exact[d.Kind] {
-				t.Leaks[d.Kind] = 0
-				exact[d.Kind] = true
-			}
-			t.Leaks[d.Kind] = max(t.Leaks[d.Kind], n)
-		}
-	}
-	for k, n := range rows.Counts {
-		for _, kind := range kinds[k] {
-			if found[kind] && !exact[kind] && n > 0 {
-				if t.Leaks == nil {
-					t.Leaks = map[string]int64{}
-				}
-				t.Leaks[kind] = max(t.Leaks[kind], n)
-			}
-		}
-		if classes["chat_log"] && slices.Contains(classify.ChatKeywords(), k) && n > 0 {
-			if t.Leaks == nil {
-				t.Leaks = map[string]int64{}
-			}
-			t.Leaks["chat_log"] = max(t.Leaks["chat_log"], n)
-		}
+		out[k] = n
 	}
 	return out
 }

@@ -16,30 +16,13 @@ import (
 	"github.com/leakhound/leakhound/internal/sweep"
 )
 
-func TestSameServer(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want bool
-	}{
-		{"127.0.0.2|18.16.1|Asia/Shanghai|1795000899", "127.0.0.2|18.16.1|Asia/Shanghai|1795000900", true},
-		{"127.0.0.2|18.16.1|Asia/Shanghai|1795000899", "127.0.0.2|18.16.1|Asia/Shanghai|1795000899", true},
-		{"127.0.0.2|18.16.1|Asia/Shanghai|1795000899", "127.0.0.2|18.16.1|Asia/Shanghai|1795000950", false},
-		{"127.0.0.2|18.16.1|UTC|1795000899", "127.0.0.2|18.16.1|Asia/Shanghai|1795000899", false},
-		{"127.0.0.2:8123", "127.0.0.2|18.16.1|UTC|1795000899", false},
-	}
-	for _, tt := range tests {
-		if got := sameServer(tt.a, tt.b); got != tt.want {
-			t.Errorf("sameServer(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
-		}
-	}
-}
-
 // The fake datastore: what it does on a port is set per endpoint by a test.
 type fakeMode int
 
 const (
 	fakeAbsent   fakeMode = iota // not this datastore
-	fakeTarpit                   // accepts, then says nothing until the probe's deadline
+	fakeTarpit                   // accepts, then says nothing: the first look finds it Silent
+	fakeHang                     // answers the first look, then lets a probe's deadline pass
 	fakeOpen                     // open to anyone; its session holds one table
 	fakeOpenFail                 // answers the probe, but no session can be opened
 )
@@ -49,8 +32,8 @@ var fake = struct {
 	modes                 map[string]fakeMode // by ip:port
 	probes, maxProbes     int                 // probes of open ports in flight
 	sessions, maxSessions int
-	tarpitTimeouts        []time.Duration // deadline given to each probe of a tarpit
-	laterDrivers          int             // probes of a tarpit by a driver after the one it tarpitted
+	tarpitTimeouts        []time.Duration // deadline given to each look at a tarpit or probe of a hanging port
+	laterDrivers          int             // probes of a tarpit or hanging port by a driver after the first
 }{modes: map[string]fakeMode{}}
 
 func setFake(t *testing.T, ep string, m fakeMode) {
@@ -78,19 +61,44 @@ func init() {
 
 func (d fakeDriver) Name() string                 { return d.name }
 func (fakeDriver) DefaultPorts() []datastore.Port { return nil }
+func (fakeDriver) Schemes() []datastore.Scheme    { return nil }
 
-func (d fakeDriver) Probe(ctx context.Context, ep datastore.Endpoint, timeout time.Duration) (*datastore.Service, error) {
+// fakeLook is the first look of the fake datastore's ports: a tarpit is
+// Silent once the deadline passed; every other port looks like nothing
+// in particular.
+func fakeLook(ctx context.Context, ep datastore.Endpoint, timeout time.Duration) datastore.FirstLook {
 	fake.Lock()
 	mode := fake.modes[ep.Addr()]
+	if mode != fakeTarpit {
+		fake.Unlock()
+		return datastore.FirstLook{Reply: []byte("?")}
+	}
+	fake.tarpitTimeouts = append(fake.tarpitTimeouts, timeout)
+	fake.Unlock()
+	select {
+	case <-time.After(timeout):
+	case <-ctx.Done():
+	}
+	return datastore.FirstLook{Silent: true}
+}
+
+func (d fakeDriver) Probe(ctx context.Context, ep datastore.Endpoint, look datastore.FirstLook, timeout time.Duration) (*datastore.Service, error) {
+	fake.Lock()
+	mode := fake.modes[ep.Addr()]
+	if look.Silent || mode == fakeTarpit {
+		fake.laterDrivers++ // the scanner never probes a Silent port
+		fake.Unlock()
+		return nil, nil
+	}
 	if d.name == "b-fake" {
-		if mode == fakeTarpit {
+		if mode == fakeHang {
 			fake.laterDrivers++
 		}
 		fake.Unlock()
 		return nil, nil
 	}
 	switch mode {
-	case fakeTarpit:
+	case fakeHang:
 		fake.tarpitTimeouts = append(fake.tarpitTimeouts, timeout)
 		fake.Unlock()
 		select {
@@ -125,10 +133,13 @@ func (fakeDriver) Open(ctx context.Context, svc *datastore.Service, timeout time
 
 type fakeSession struct{ ep string }
 
-func (s *fakeSession) ServerID(context.Context) (string, error) { return s.ep, nil }
-func (s *fakeSession) Privileges(context.Context) (datastore.Privileges, error) {
-	return datastore.Privileges{ReadonlyLevel: -1}, nil
+func (s *fakeSession) ServerID(context.Context) (datastore.ServerID, error) {
+	return datastore.ServerID{Engine: "fake", Key: s.ep}, nil
 }
+func (s *fakeSession) Privileges(context.Context) (datastore.Privileges, error) {
+	return datastore.Privileges{}, nil
+}
+func (s *fakeSession) Pushdown() datastore.Pushdown { return datastore.Pushdown{} }
 func (s *fakeSession) Inventory(context.Context) (datastore.Inventory, error) {
 	time.Sleep(20 * time.Millisecond) // hold the session a while, as a real inventory would
 	return datastore.Inventory{Databases: []datastore.Database{{Name: "d", TableCount: 1, Tables: []datastore.Table{
@@ -192,6 +203,9 @@ func fakeScan(t *testing.T, cfg Config, eps ...string) (Summary, []*assess.Findi
 		cfg.Timeout = time.Second
 	}
 	cfg.Concurrency, cfg.PerHost, cfg.ServiceBudget = 64, 64, time.Minute
+	if cfg.look == nil {
+		cfg.look = fakeLook
+	}
 	sum, err := Run(context.Background(), cfg, targets(t, eps...), func(f *assess.Finding) { findings = append(findings, f) })
 	if err != nil {
 		t.Fatalf("Run = %v", err)
@@ -223,39 +237,68 @@ func TestRunCapsAssessmentsAndSessions(t *testing.T) {
 	}
 }
 
-// A host that accepts and then says nothing costs a probe's deadline on two
-// ports, then a connect deadline on each other port; one driver's silence
-// spares the other drivers; and each port's error is told and counted once.
+// A host that accepts and then says nothing costs a look's deadline on two
+// ports, then a connect deadline on each other port; no driver probes a
+// silent port; and each port's error is told and counted once.
 func TestRunTarpitCostsLessOnItsLaterPorts(t *testing.T) {
+	for _, mode := range []fakeMode{fakeTarpit, fakeHang} {
+		name := map[fakeMode]string{fakeTarpit: "silent to the look", fakeHang: "silent to a probe"}[mode]
+		t.Run(name, func(t *testing.T) {
+			resetFake()
+			var eps []string
+			for range 6 {
+				ep := fmt.Sprintf("127.0.25.1:%d", tarpitAt(t, "127.0.25.1"))
+				setFake(t, ep, mode)
+				eps = append(eps, ep)
+			}
+			sum, _, warns, notes := fakeScan(t, Config{AssessConcurrency: 1, Timeout: time.Second, ConnectTimeout: 50 * time.Millisecond}, eps...)
+			fake.Lock()
+			defer fake.Unlock()
+			long := 0
+			for _, d := range fake.tarpitTimeouts {
+				if d == time.Second {
+					long++
+				} else if d != 50*time.Millisecond {
+					t.Errorf("a look or probe of the tarpit had a deadline of %s, want 1s or 50ms", d)
+				}
+			}
+			if len(fake.tarpitTimeouts) != 6 || long != tarpitPorts {
+				t.Errorf("6 tarpit ports waited with deadlines %v, want 1s on the first %d only", fake.tarpitTimeouts, tarpitPorts)
+			}
+			if fake.laterDrivers != 0 {
+				t.Errorf("a driver probed a tarpit %d times after the look or another driver found it silent, want 0", fake.laterDrivers)
+			}
+			if len(notes) != 1 || !strings.Contains(notes[0], "127.0.25.1") || !strings.Contains(notes[0], "50ms") {
+				t.Errorf("notes = %q, want one naming 127.0.25.1 and the shorter deadline", notes)
+			}
+			if len(warns) != 6 || sum.Errors != 6 {
+				t.Errorf("%d warnings, summary says %d errors; want 6 and 6:\n%s", len(warns), sum.Errors, strings.Join(warns, "\n"))
+			}
+		})
+	}
+}
+
+// With the real first look, a port that accepts and says nothing is probed
+// by no driver, and counts toward its host's tarpit deadline.
+func TestRunSilentLookProbesNoDriver(t *testing.T) {
 	resetFake()
 	var eps []string
-	for range 6 {
-		ep := fmt.Sprintf("127.0.25.1:%d", tarpitAt(t, "127.0.25.1"))
+	for range 3 {
+		ep := fmt.Sprintf("127.0.25.2:%d", tarpitAt(t, "127.0.25.2"))
 		setFake(t, ep, fakeTarpit)
 		eps = append(eps, ep)
 	}
-	sum, _, warns, notes := fakeScan(t, Config{AssessConcurrency: 1, Timeout: time.Second, ConnectTimeout: 50 * time.Millisecond}, eps...)
+	sum, _, warns, notes := fakeScan(t, Config{AssessConcurrency: 1, Timeout: time.Second, ConnectTimeout: 200 * time.Millisecond, look: datastore.Look}, eps...)
 	fake.Lock()
 	defer fake.Unlock()
-	long := 0
-	for _, d := range fake.tarpitTimeouts {
-		if d == time.Second {
-			long++
-		} else if d != 50*time.Millisecond {
-			t.Errorf("a probe of the tarpit had a deadline of %s, want 1s or 50ms", d)
-		}
-	}
-	if len(fake.tarpitTimeouts) != 6 || long != tarpitPorts {
-		t.Errorf("probes of 6 tarpit ports had deadlines %v, want 1s on the first %d only", fake.tarpitTimeouts, tarpitPorts)
-	}
 	if fake.laterDrivers != 0 {
-		t.Errorf("another driver probed a tarpit %d times after the first let its deadline pass, want 0", fake.laterDrivers)
+		t.Errorf("drivers probed silent ports %d times, want 0", fake.laterDrivers)
 	}
-	if len(notes) != 1 || !strings.Contains(notes[0], "127.0.25.1") || !strings.Contains(notes[0], "50ms") {
-		t.Errorf("notes = %q, want one naming 127.0.25.1 and the shorter deadline", notes)
+	if len(warns) != 3 || sum.Errors != 3 || !strings.Contains(warns[0], "said nothing") {
+		t.Errorf("warnings %q, %d errors; want 3 saying the port said nothing", warns, sum.Errors)
 	}
-	if len(warns) != 6 || sum.Errors != 6 {
-		t.Errorf("%d warnings, summary says %d errors; want 6 and 6:\n%s", len(warns), sum.Errors, strings.Join(warns, "\n"))
+	if len(notes) != 1 || !strings.Contains(notes[0], "127.0.25.2") {
+		t.Errorf("notes = %q, want one naming 127.0.25.2's shorter deadline", notes)
 	}
 }
 

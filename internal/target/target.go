@@ -40,7 +40,8 @@ func (t Target) Size() uint64 {
 
 // Parse reads one target. It accepts an IP, a CIDR, a range (first-last, or
 // 10.0.0.1-40 for the last octet), a hostname, host:port, [v6]:port, and URLs
-// (scheme://host[:port]/…). The network and broadcast addresses of an IPv4
+// (scheme://host[:port]/…; without a port, the port the scheme means:
+// RegisterScheme). The network and broadcast addresses of an IPv4
 // CIDR wider than /31 are left out: they answer nobody.
 func Parse(s string) (Target, error) {
 	t := Target{Raw: s}
@@ -60,7 +61,7 @@ func Parse(s string) (Target, error) {
 				return t, fmt.Errorf("%q: %w", s, err)
 			}
 			t.Port = p
-		} else if p, ok := schemePorts[strings.ToLower(u.Scheme)]; ok {
+		} else if p, ok := schemePort(u.Scheme); ok {
 			t.Port = p
 		}
 		return hostOrAddr(t, host)
@@ -139,8 +140,6 @@ func lastOf(p netip.Prefix) netip.Addr {
 	a, _ := netip.AddrFromSlice(b)
 	return a
 }
-
-var schemePorts = map[string]int{"http": 8123, "https": 8443, "clickhouse": 9000, "tcp": 9000}
 
 func hostOrAddr(t Target, host string) (Target, error) {
 	if a, err := netip.ParseAddr(host); err == nil {

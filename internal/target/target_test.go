@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 )
@@ -35,10 +36,11 @@ var parseCases = []struct {
 	{in: "my_host", want: Target{Host: "my_host"}},
 	{in: "localhost", want: Target{Host: "localhost"}},
 	{in: "http://127.0.0.2:8123/x", want: Target{First: ip("127.0.0.2"), Last: ip("127.0.0.2"), Port: 8123}},
-	{in: "https://host/", want: Target{Host: "host", Port: 8443}},
-	{in: "http://host", want: Target{Host: "host", Port: 8123}},
-	{in: "clickhouse://h", want: Target{Host: "h", Port: 9000}},
-	{in: "tcp://[::1]", want: Target{First: ip("::1"), Last: ip("::1"), Port: 9000}},
+	{in: "https://host/", want: Target{Host: "host", Port: 443}},
+	{in: "http://host", want: Target{Host: "host", Port: 80}},
+	{in: "testdb://h", want: Target{Host: "h", Port: 1234}},
+	{in: "TestDB://[::1]", want: Target{First: ip("::1"), Last: ip("::1"), Port: 1234}},
+	{in: "tcp://[::1]", want: Target{First: ip("::1"), Last: ip("::1")}},
 	{in: "HTTPS://Host.Example:9443/play?user=x", want: Target{Host: "host.example", Port: 9443}},
 	{in: "ftp://h", want: Target{Host: "h"}},
 	{in: "127.0.0.0/31", want: Target{First: ip("127.0.0.0"), Last: ip("127.0.0.1")}},
@@ -161,7 +163,7 @@ func TestLines(t *testing.T) {
 		{where: "t.txt:8", err: `t.txt:8: "host:99999": port "99999"`},
 		{where: "t.txt:9", target: "::1-::1 port 9440"},
 		{where: "t.txt:11", err: `t.txt:11: "http://"`},
-		{where: "t.txt:12", target: "ch.example port 8443"},
+		{where: "t.txt:12", target: "ch.example port 443"},
 	}
 	got := collectLines(t, strings.NewReader(in), "t.txt")
 	if len(got) != len(want) {
@@ -322,4 +324,43 @@ func FuzzLines(f *testing.F) {
 			last = n
 		}
 	})
+}
+
+// The scheme a test driver would own: datastore.Register feeds the same
+// registry from each driver's Schemes().
+func init() { RegisterScheme("testdb", 1234) }
+
+// A scheme is owned once: a second claim, or a claim of http or https
+// (the URL standard's, no driver's), is a programming error.
+func TestRegisterSchemeTwicePanics(t *testing.T) {
+	for _, name := range []string{"testdb", "HTTP", "https"} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), strings.ToLower(name)) {
+					t.Errorf("RegisterScheme(%q) twice: recovered %v, want a panic naming the scheme", name, r)
+				}
+			}()
+			RegisterScheme(name, 1)
+		}()
+	}
+	if p, _ := schemePort("testdb"); p != 1234 {
+		t.Errorf("after the refused claims testdb means port %d, want 1234", p)
+	}
+}
+
+// Schemes registered while targets are parsed (drivers register in init,
+// tests at any time) are safe: run with -race.
+func TestRegisterSchemeConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(2)
+		go func() { defer wg.Done(); RegisterScheme(fmt.Sprintf("race-%d", i), 1000+i) }()
+		go func() { defer wg.Done(); Parse(fmt.Sprintf("race-%d://h", i)) }()
+	}
+	wg.Wait()
+	for i := range 8 {
+		if tg, err := Parse(fmt.Sprintf("race-%d://h", i)); err != nil || tg.Port != 1000+i {
+			t.Errorf("Parse(race-%d://h) = port %d, %v; want %d", i, tg.Port, err, 1000+i)
+		}
+	}
 }

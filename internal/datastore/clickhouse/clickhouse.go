@@ -4,6 +4,7 @@
 package clickhouse
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,6 +48,16 @@ func (Driver) DefaultPorts() []datastore.Port {
 	}
 }
 
+// Schemes implements datastore.Driver: clickhouse:// and clickhouses://
+// name the native port, as clickhouse-client's URLs do. (tcp:// once meant
+// 9000 too; it is no ClickHouse name, and no longer means anything.)
+func (Driver) Schemes() []datastore.Scheme {
+	return []datastore.Scheme{
+		{Name: "clickhouse", Port: 9000},
+		{Name: "clickhouses", Port: 9440, TLS: true},
+	}
+}
+
 type attempt struct {
 	protocol string
 	tls      bool
@@ -72,13 +83,48 @@ func attempts(port int) []attempt {
 	return all
 }
 
-// Probe implements datastore.Driver. It speaks each protocol in turn on a
-// fresh connection and stops at the first that proves ClickHouse. A peer
-// that answers nothing at all costs one timeout, not four.
-func (d Driver) Probe(ctx context.Context, ep datastore.Endpoint, timeout time.Duration) (*datastore.Service, error) {
+// nativeOverHTTP is what ClickHouse's native port answers an HTTP request:
+// "Port 9000 is for clickhouse-client program. You must use port 8123 for HTTP."
+var nativeOverHTTP = []byte("is for clickhouse-client program")
+
+// fromLook keeps the attempts the first look leaves possible. ClickHouse
+// never speaks first, so a banner rules it out; its HTTP interface answers
+// any GET, so an HTTP answer is HTTP only, unless it is the native port's
+// own refusal of HTTP; a non-HTTP reply or a close without a word is the
+// native port's (over TLS, native ClickHouse closes on a GET). A look over
+// TLS leaves the TLS attempts, a plaintext one the plaintext attempts. A
+// zero look (none taken) leaves every attempt.
+func fromLook(all []attempt, look datastore.FirstLook) []attempt {
+	var protocol string
+	switch {
+	case look.Banner != nil:
+		return nil
+	case look.HTTP != nil && bytes.Contains(look.HTTP.Body, nativeOverHTTP):
+		protocol = "native"
+	case look.HTTP != nil:
+		protocol = "http"
+	case look.Reply != nil || look.Closed:
+		protocol = "native"
+	default:
+		return all
+	}
+	var out []attempt
+	for _, a := range all {
+		if a.protocol == protocol && a.tls == look.TLS {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Probe implements datastore.Driver. It speaks each protocol the first
+// look leaves possible in turn, on a fresh connection, and stops at the
+// first that proves ClickHouse. A peer that answers nothing at all costs
+// one timeout, not four.
+func (d Driver) Probe(ctx context.Context, ep datastore.Endpoint, look datastore.FirstLook, timeout time.Duration) (*datastore.Service, error) {
 	var errs []error
 	answered := false // some protocol got a well-formed answer that was not ClickHouse's
-	for _, a := range attempts(ep.Port) {
+	for _, a := range fromLook(attempts(ep.Port), look) {
 		var svc *datastore.Service
 		var err error
 		if a.protocol == "http" {

@@ -434,21 +434,31 @@ func privilegesOf(t *testing.T, sess datastore.Session, svc *datastore.Service) 
 	return p, f
 }
 
+// granted is the verdict of p's capability id, Unknown if p has none such.
+func granted(p datastore.Privileges, id string) datastore.Verdict {
+	for _, c := range p.Capabilities {
+		if c.ID == id {
+			return c.Granted
+		}
+	}
+	return datastore.Unknown
+}
+
 // wantUnknownWrites checks what a user would see of privileges judged
 // from answers that say nothing: writes unknown and said so, no severity
 // raised for a capability not proven.
 func wantUnknownWrites(t *testing.T, p datastore.Privileges, f *assess.Finding) {
 	t.Helper()
-	if p.Readonly != datastore.Unknown || p.DDL != datastore.Unknown {
-		t.Errorf("Privileges from empty answers = readonly %s, ddl %s (evidence %q), want unknown, unknown", p.Readonly, p.DDL, p.Evidence)
+	if p.Readonly != datastore.Unknown || granted(p, "ddl") != datastore.Unknown {
+		t.Errorf("Privileges from empty answers = readonly %s, ddl %s (evidence %q), want unknown, unknown", p.Readonly, granted(p, "ddl"), p.Evidence)
 	}
-	if p.FileRead == datastore.Yes || p.TableFunctions == datastore.Yes {
-		t.Errorf("Privileges from empty answers = file() %s, table functions %s, want neither granted", p.FileRead, p.TableFunctions)
+	if granted(p, "file") == datastore.Yes || granted(p, "table_functions") == datastore.Yes {
+		t.Errorf("Privileges from empty answers = file() %s, table functions %s, want neither granted", granted(p, "file"), granted(p, "table_functions"))
 	}
 	if f.Severity != assess.Medium {
 		t.Errorf("Assess(privileges from empty answers) = %s, reasons %q, want medium (no capability proven)", f.Severity, f.Reasons)
 	}
-	reasonsHave(t, "Assess reasons", f.Reasons, "could not tell whether writes are possible: ")
+	reasonsHave(t, "Assess reasons", f.Reasons, "could not tell whether "+summaryDDL+": ")
 	if len(p.Evidence) == 0 {
 		t.Errorf("Privileges from empty answers carry no evidence")
 	}
@@ -514,7 +524,7 @@ func caseRowCountsPastInt64(t *testing.T) {
 			t.Errorf("table %s rows = %d (exact %v), want %d", tb.Name, tb.Rows, tb.RowsExact, int64(math.MaxInt64))
 		}
 	}
-	f := &assess.Finding{Privileges: &datastore.Privileges{Readonly: datastore.Yes, DDL: datastore.No}, Inventory: &inv}
+	f := &assess.Finding{Privileges: &datastore.Privileges{Readonly: datastore.Yes}, Inventory: &inv}
 	assess.Assess(f, s.svc, nil)
 	if !slices.ContainsFunc(f.Reasons, regexp.MustCompile(`^2 user tables readable, 9223372036854775807 rows$`).MatchString) {
 		t.Errorf("Assess(two tables of 2^63-1 rows and more) reasons = %q, want the total saturated", f.Reasons)

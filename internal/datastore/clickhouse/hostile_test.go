@@ -209,7 +209,7 @@ func allocated(f func()) uint64 {
 func probe(t *testing.T, ep datastore.Endpoint, timeout time.Duration) (svc *datastore.Service, err error) {
 	t.Helper()
 	within(t, fmt.Sprintf("Probe(%s)", ep), func() {
-		svc, err = Driver{}.Probe(context.Background(), ep, timeout)
+		svc, err = Driver{}.Probe(context.Background(), ep, datastore.FirstLook{}, timeout)
 	})
 	return svc, err
 }
@@ -686,9 +686,9 @@ func TestPrivilegesRefusalsWithLongStackTraces(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Privileges(%s) = %v", svc.Endpoint, err)
 	}
-	if p.Readonly != datastore.Yes || p.TableFunctions != datastore.No || p.FileRead != datastore.No {
+	if p.Readonly != datastore.Yes || granted(p, "table_functions") != datastore.No || granted(p, "file") != datastore.No {
 		t.Errorf("Privileges(%s) = readonly %v, table functions %v, file() %v (evidence %q), want readonly, both refused",
-			svc.Endpoint, p.Readonly, p.TableFunctions, p.FileRead, p.Evidence)
+			svc.Endpoint, p.Readonly, granted(p, "table_functions"), granted(p, "file"), p.Evidence)
 	}
 }
 

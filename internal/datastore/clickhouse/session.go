@@ -159,18 +159,33 @@ func (s *session) q(ctx context.Context, sql string, extra []setting, maxBytes i
 	return res, err
 }
 
-// ServerID implements datastore.Session: the server's start time tells two
-// servers on one address apart, and is the same through HTTP and native
-// (to a second or so: compare it with SameServer).
-func (s *session) ServerID(ctx context.Context) (string, error) {
+// ServerID implements datastore.Session: the server's address, version and
+// timezone, and its start time, which tells two servers on one address
+// apart and is the same through HTTP and native (to a second or so).
+func (s *session) ServerID(ctx context.Context) (datastore.ServerID, error) {
 	res, err := s.q(ctx, "SELECT version(), timezone(), toString(toUInt32(now()) - uptime())", nil, 4096)
 	if err != nil {
-		return "", err
+		return datastore.ServerID{}, err
 	}
-	if len(res.rows) != 1 {
-		return "", errors.New("no answer to the server identity query")
+	if len(res.rows) != 1 || len(res.rows[0]) != 3 {
+		return datastore.ServerID{}, errors.New("no answer to the server identity query")
 	}
-	return s.svc.Endpoint.IP.String() + "|" + strings.Join(res.rows[0], "|"), nil
+	r := res.rows[0]
+	started, err := strconv.ParseInt(r[2], 10, 64)
+	if err != nil {
+		return datastore.ServerID{}, fmt.Errorf("the server identity query answered a start time of %q", printable([]byte(r[2]), 40))
+	}
+	return datastore.ServerID{
+		Engine:  "clickhouse",
+		Key:     s.svc.Endpoint.IP.String() + "|" + r[0] + "|" + r[1],
+		Started: time.Unix(started, 0),
+	}, nil
+}
+
+// Pushdown implements datastore.Session: keyword and RE2 filters, counted
+// by the server over the whole table.
+func (s *session) Pushdown() datastore.Pushdown {
+	return datastore.Pushdown{Substring: true, Regex: datastore.DialectRE2, Counts: true}
 }
 
 // Privileges implements datastore.Session. Nothing is changed: the
@@ -179,11 +194,11 @@ func (s *session) ServerID(ctx context.Context) (string, error) {
 // What the answers do not settle stays Unknown, with the reason: an empty
 // or cut-short answer is never read as a capability granted.
 func (s *session) Privileges(ctx context.Context) (datastore.Privileges, error) {
-	p := datastore.Privileges{ReadonlyLevel: -1}
+	j := judgement{level: -1, unjudged: map[string]string{}}
 	set := map[string]string{}
 	res, err := s.complete(ctx, "SELECT name, toString(value) FROM system.settings WHERE name IN ('readonly', 'allow_ddl')", nil)
 	if err != nil {
-		p.Evidence = append(p.Evidence, "reading settings failed: "+err.Error())
+		j.evidence = append(j.evidence, "reading settings failed: "+err.Error())
 	} else {
 		for _, r := range res.rows {
 			if len(r) == 2 {
@@ -192,35 +207,36 @@ func (s *session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 		}
 	}
 	if s.native {
-		p.ReadonlyLevel = s.nativeReadonlyLevel(ctx)
-		if p.ReadonlyLevel < 0 {
-			p.Unjudge("readonly", "the server's answers to readonly=1 and readonly=2 did not tell the profile's level")
+		j.level = s.nativeReadonlyLevel(ctx)
+		if j.level < 0 {
+			j.unjudge("readonly", "the server's answers to readonly=1 and readonly=2 did not tell the profile's level")
 		}
 	} else {
 		// HTTP GET makes an unrestricted user readonly=2, so 2 means "0 or
 		// 2"; 1 is the profile's own.
 		switch set["readonly"] {
 		case "1":
-			p.ReadonlyLevel = 1
+			j.level = 1
 		case "0", "2":
-			p.Unjudge("readonly", "HTTP GET cannot tell readonly 0 from 2")
+			j.unjudge("readonly", "HTTP GET cannot tell readonly 0 from 2")
 		default:
-			p.Unjudge("readonly", settingsWhy(err, "readonly"))
+			j.unjudge("readonly", settingsWhy(err, "readonly"))
 		}
 	}
 	switch {
-	case p.ReadonlyLevel >= 1:
-		p.Readonly, p.DDL = datastore.Yes, datastore.No
-	case p.ReadonlyLevel == 0 && (set["allow_ddl"] == "0" || set["allow_ddl"] == "1"):
-		p.Readonly, p.DDL = datastore.No, datastore.VerdictOf(set["allow_ddl"] == "1")
-	case p.ReadonlyLevel == 0:
-		p.Readonly = datastore.No
-		p.Unjudge("ddl", settingsWhy(err, "allow_ddl"))
+	case j.level >= 1:
+		j.readonly, j.ddl = datastore.Yes, datastore.No
+	case j.level == 0 && (set["allow_ddl"] == "0" || set["allow_ddl"] == "1"):
+		j.readonly, j.ddl = datastore.No, datastore.VerdictOf(set["allow_ddl"] == "1")
+	case j.level == 0:
+		j.readonly = datastore.No
+		j.unjudge("ddl", settingsWhy(err, "allow_ddl"))
 	default:
-		p.Unjudge("ddl", p.Unjudged["readonly"])
+		j.unjudge("ddl", j.unjudged["readonly"])
 	}
-	if p.ReadonlyLevel >= 0 {
-		p.Evidence = append(p.Evidence, fmt.Sprintf("profile readonly=%d, allow_ddl=%s", p.ReadonlyLevel, orUnknown(set["allow_ddl"])))
+	if j.level >= 0 {
+		j.profile = fmt.Sprintf("profile readonly=%d, allow_ddl=%s", j.level, orUnknown(set["allow_ddl"]))
+		j.evidence = append(j.evidence, j.profile)
 	}
 
 	// Table functions. readonly=2 still forbids every write; unlike 1 it
@@ -229,41 +245,39 @@ func (s *session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 	var se *ServerError
 	switch res, err := s.complete(ctx, "SELECT count() FROM numbers(1)", tf); {
 	case err == nil && oneValue(res) == "1":
-		p.TableFunctions = datastore.Yes
+		j.tableFunctions = datastore.Yes
 	case err == nil:
-		p.Unjudge("table_functions", "the numbers() probe was answered without its one row")
+		j.unjudge("table_functions", "the numbers() probe was answered without its one row")
 	case errors.As(err, &se) && busyCode(se.Code):
-		p.Unjudge("table_functions", fmt.Sprintf("the numbers() probe was not answered (code %d: %s)", se.Code, se.Message))
+		j.unjudge("table_functions", fmt.Sprintf("the numbers() probe was not answered (code %d: %s)", se.Code, se.Message))
 	case errors.As(err, &se):
-		p.TableFunctions = datastore.No
+		j.tableFunctions = datastore.No
 	default:
-		p.Unjudge("table_functions", "the numbers() probe got no answer: "+err.Error())
+		j.unjudge("table_functions", "the numbers() probe got no answer: "+err.Error())
 	}
 	name := probeFileName()
 	res, err = s.complete(ctx, fmt.Sprintf("SELECT count() FROM file(%s, 'TSV', 'x String')", quoteString(name)), tf)
 	switch {
 	case err == nil && oneValue(res) != "":
-		p.FileRead = datastore.Yes
-		p.Evidence = append(p.Evidence, "file() ran on a name that cannot exist")
+		j.file = datastore.Yes
+		j.fileWhy = "file() ran on a name that cannot exist"
 	case errors.As(err, &se) && fileUsableCode(se.Code):
-		p.FileRead = datastore.Yes
-		p.Evidence = append(p.Evidence, fmt.Sprintf("file() reached the filesystem (code %d: %s)", se.Code, se.Message))
+		j.file = datastore.Yes
+		j.fileWhy = fmt.Sprintf("file() reached the filesystem (code %d: %s)", se.Code, se.Message)
 	case err == nil:
-		p.Unjudge("file_read", "the file() probe was answered without its one row")
+		j.unjudge("file_read", "the file() probe was answered without its one row")
 	case errors.As(err, &se) && busyCode(se.Code):
-		p.Unjudge("file_read", fmt.Sprintf("the file() probe was not answered (code %d: %s)", se.Code, se.Message))
+		j.unjudge("file_read", fmt.Sprintf("the file() probe was not answered (code %d: %s)", se.Code, se.Message))
 	case errors.As(err, &se):
-		p.FileRead = datastore.No
-		p.Evidence = append(p.Evidence, fmt.Sprintf("file() refused (code %d)", se.Code))
+		j.file = datastore.No
+		j.fileWhy = fmt.Sprintf("file() refused (code %d)", se.Code)
 	default:
-		p.Unjudge("file_read", "the file() probe got no answer: "+err.Error())
+		j.unjudge("file_read", "the file() probe got no answer: "+err.Error())
 	}
-	for _, c := range []string{"readonly", "ddl", "table_functions", "file_read"} {
-		if why, ok := p.Unjudged[c]; ok {
-			p.Evidence = append(p.Evidence, c+" unknown: "+why)
-		}
+	if j.fileWhy != "" {
+		j.evidence = append(j.evidence, j.fileWhy)
 	}
-	return p, nil
+	return j.privileges(), nil
 }
 
 // oneValue returns the only value of a one-row, one-column answer, or "".
@@ -491,7 +505,7 @@ func (s *session) inventory(ctx context.Context) (datastore.Inventory, error) {
 		if db.System {
 			continue
 		}
-		t := datastore.Table{Database: r[0], Name: r[1], Engine: r[2], Rows: -1, Bytes: -1, Columns: columns[key{r[0], r[1]}]}
+		t := datastore.Table{Database: r[0], Name: r[1], Kind: tableKind(r[2]), Engine: r[2], Rows: -1, Bytes: -1, Columns: columns[key{r[0], r[1]}]}
 		if n := atoi(r[3]); r[3] != "" && n >= 0 {
 			t.Rows, t.RowsExact = n, true
 		}
@@ -573,6 +587,15 @@ func localDatabaseEngine(engine string) bool {
 		return true
 	}
 	return false
+}
+
+// tableKind is "view" for the view engines, "table" for every other.
+func tableKind(engine string) string {
+	switch engine {
+	case "View", "MaterializedView", "LiveView", "WindowView":
+		return "view"
+	}
+	return "table"
 }
 
 func isMergeTree(engine string) bool { return strings.HasSuffix(engine, "MergeTree") }
@@ -1059,7 +1082,8 @@ func quoteString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(s) + "'"
 }
 
-// Remediation implements datastore.Session.
+// Remediation implements datastore.Session: the general advice. Each
+// capability granted brings its own (privileges.go).
 func (s *session) Remediation(p datastore.Privileges) []string {
 	out := []string{
 		"Set a password for user default (users.xml: <password_sha256_hex>), or remove the user",
@@ -1067,10 +1091,7 @@ func (s *session) Remediation(p datastore.Privileges) []string {
 		"Bind only internal interfaces (<listen_host>) and firewall ports 8123, 9000, 8443 and 9440 from the internet",
 	}
 	if p.Readonly != datastore.Yes {
-		out = append(out, "Give users that only query a read-only profile (<readonly>1</readonly>)")
-	}
-	if p.TableFunctions == datastore.Yes || p.FileRead == datastore.Yes {
-		out = append(out, "Disable table functions such as file(), url() and remote() for untrusted users (readonly=1, or revoke FILE/URL/REMOTE grants on 20.x and later)")
+		out = append(out, remediationReadonly)
 	}
 	if !s.svc.TLS {
 		out = append(out, "Serve only TLS (https_port 8443, tcp_port_secure 9440) and close the plaintext ports")

@@ -30,7 +30,7 @@ func labSession(t *testing.T, srv lab.Server, native bool) *session {
 		port = srv.NativePort
 	}
 	ep := datastore.Endpoint{Host: srv.Host, IP: net.ParseIP(srv.Host), Port: port}
-	svc, err := Driver{}.Probe(context.Background(), ep, 10*time.Second)
+	svc, err := Driver{}.Probe(context.Background(), ep, datastore.FirstLook{}, 10*time.Second)
 	if err != nil || svc == nil || svc.Auth != datastore.AuthNone {
 		t.Fatalf("Probe(%s) = %+v, %v, want an open service", ep, svc, err)
 	}
