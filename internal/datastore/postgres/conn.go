@@ -226,19 +226,7 @@ func sqlState(err error) string {
 	return ""
 }
 
-// Session is issue 9's datastore.Session, to which the core is changing
-// in parallel: at merge Open returns datastore.Session and this type goes.
-type Session interface {
-	ServerID(ctx context.Context) (datastore.ServerID, error)
-	Privileges(ctx context.Context) (datastore.Privileges, error)
-	Inventory(ctx context.Context) (datastore.Inventory, error)
-	Pushdown() datastore.Pushdown
-	Sample(ctx context.Context, t datastore.Table, lim datastore.Limits) (datastore.Rows, error)
-	Remediation(p datastore.Privileges) []string
-	Close() error
-}
-
-var _ Session = (*session)(nil)
+var _ datastore.Session = (*session)(nil)
 
 // session is a read-only session on a server that let us in. It keeps one
 // connection to the database the probe used and, while a database is
@@ -259,7 +247,7 @@ type session struct {
 
 // Open implements datastore.Driver: a session as the user the probe
 // proved, in the database it proved it in.
-func (Driver) Open(ctx context.Context, svc *datastore.Service, timeout time.Duration) (Session, error) {
+func (Driver) Open(ctx context.Context, svc *datastore.Service, timeout time.Duration) (datastore.Session, error) {
 	if svc.Auth != datastore.AuthNone {
 		return nil, fmt.Errorf("%s: no session without proven access (auth %s)", svc.Endpoint, svc.Auth)
 	}

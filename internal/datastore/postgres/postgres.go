@@ -20,9 +20,9 @@ import (
 // Driver is the PostgreSQL driver.
 type Driver struct{}
 
-// The lead registers it at merge:
-//	func init() { datastore.Register(Driver{}) }
-//	var _ datastore.Driver = Driver{}
+var _ datastore.Driver = Driver{}
+
+func init() { datastore.Register(Driver{}) }
 
 // Name implements datastore.Driver.
 func (Driver) Name() string { return "postgresql" }
