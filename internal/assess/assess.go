@@ -113,7 +113,12 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 	switch svc.Auth {
 	case datastore.AuthRequired:
 		f.Severity = Info
-		f.Reasons = append(f.Reasons, fmt.Sprintf("password required for user %s (code %d)", svc.User, svc.AuthCode))
+		why := fmt.Sprintf("password required for user %s (code %d)", svc.User, svc.AuthCode)
+		if svc.AuthMessage != "" {
+			// The code alone means little outside its engine.
+			why = fmt.Sprintf("password required for user %s (code %d: %s)", svc.User, svc.AuthCode, svc.AuthMessage)
+		}
+		f.Reasons = append(f.Reasons, why)
 		if !svc.TLS {
 			f.Severity = Low
 			f.Reasons = append(f.Reasons, "login is offered in plaintext, without TLS")

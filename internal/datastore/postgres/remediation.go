@@ -11,20 +11,6 @@ func (s *session) Remediation(p datastore.Privileges) []string {
 		"Allow only the networks that need it in pg_hba.conf, and set listen_addresses to internal interfaces only",
 		"Firewall port 5432 from the internet",
 	}
-	granted := func(id string) bool {
-		for _, c := range p.Capabilities {
-			if c.ID == id && c.Granted == datastore.Yes {
-				return true
-			}
-		}
-		return false
-	}
-	if granted("superuser") {
-		out = append(out, "Do not let applications or people log in as a superuser: ALTER ROLE <user> NOSUPERUSER, and connect as a role with only the grants it needs")
-	}
-	if granted("create") {
-		out = append(out, "REVOKE CREATE ON SCHEMA public FROM PUBLIC, and CREATE on each database from roles that only read")
-	}
 	if p.Readonly != datastore.Yes {
 		out = append(out, "Give roles that only query SELECT alone (GRANT pg_read_all_data, or SELECT on the tables they need)")
 	}
