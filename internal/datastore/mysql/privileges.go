@@ -12,9 +12,9 @@ import (
 
 // grant is one line of SHOW GRANTS: privileges on a level, or roles.
 type grant struct {
-	privs []string // upper case, column lists dropped: "SELECT", "ALL PRIVILEGES", "FILE"
-	on    string   // "*.*", "`db`.*", "`db`.`t`"; "" for a role grant
-	roles []string // role grant: the roles, as the server quoted them
+	privs       []string // upper case, column lists dropped: "SELECT", "ALL PRIVILEGES", "FILE"
+	on          string   // "*.*", "`db`.*", "`db`.`t`"; "" for a role grant
+	roles       []string // role grant: the roles, as the server quoted them
 	grantOption bool
 }
 
@@ -298,8 +298,8 @@ func (s *Session) capabilitiesFrom(grants []grant, sfp string, sfpNull bool, sfp
 }
 
 // fileUnrestricted says what secure_file_priv means for FILE here. On
-// MariaDB (10.11 checked) NULL and '' both leave it unrestricted; on MySQL
-// (5.6.34+, 5.7.6+) NULL disables file import and export, '' leaves it
+// MariaDB (10.11 checked) NULL and ” both leave it unrestricted; on MySQL
+// (5.6.34+, 5.7.6+) NULL disables file import and export, ” leaves it
 // unrestricted. A directory confines it to that directory.
 func (s *Session) fileUnrestricted(v string, null bool) (bool, string) {
 	switch {

@@ -159,7 +159,9 @@ func (m *memBudget) charge(n int64) error {
 func (m *memBudget) mark() int64      { return m.held }
 func (m *memBudget) reset(mark int64) { m.held = mark }
 
-func containsFold(s, sub string) bool { return strings.Contains(strings.ToLower(s), strings.ToLower(sub)) }
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
 
 // quoteIdent quotes a name from the server: backticks doubled, every other
 // byte kept (a backslash is not special inside backticks).
