@@ -50,41 +50,45 @@ func (d Driver) Probe(ctx context.Context, ep datastore.Endpoint, look datastore
 		return nil, nil // MySQL speaks first, in plaintext
 	}
 	var g *greeting
+	var res loginResult
 	var err error
 	if look.Banner != nil {
 		g, err = greetingOf(look.Banner)
 	} else {
-		var w *wire
-		w, g, err = dialGreeting(ctx, ep, timeout)
-		if w != nil {
-			w.c.Close()
-		}
+		// No look: the first login's connection reads the greeting, so
+		// that no connection is dropped mid-handshake (MySQL blocks a host
+		// after max_connect_errors of those).
+		res, g, err = tryLogin(ctx, ep, probeUsers[0], timeout)
 	}
 	var se *ServerError
 	switch {
-	case errors.As(err, &se):
+	case errors.As(err, &se) && g == nil:
 		return refusal(ep, se), nil
-	case errors.Is(err, errProtocol):
+	case g == nil && look.Banner == nil:
+		return nil, nil // no greeting: not MySQL, or not answering
+	case errors.Is(err, errProtocol) && g == nil:
 		return nil, nil
-	case err != nil:
-		if look.Banner == nil {
-			return nil, nil // no greeting: not MySQL (or not answering)
-		}
+	case err != nil && g == nil:
 		return nil, err
 	}
 	svc := service(ep, g)
 	svc.Auth = datastore.AuthUnknown
+	if err != nil {
+		svc.Notes = append(svc.Notes, fmt.Sprintf("login as %q got no answer: %v", probeUsers[0], err))
+		return svc, nil
+	}
 	var first *ServerError
-	for _, user := range probeUsers {
-		res, g2, err := tryLogin(ctx, ep, user, timeout)
-		if errors.As(err, &se) { // the greeting itself was an ERR this time
-			return refusal(ep, se), nil
-		}
-		if err != nil {
-			svc.Notes = append(svc.Notes, fmt.Sprintf("login as %q got no answer: %v", user, err))
-			return svc, nil
-		}
-		if g2 != nil {
+	for i, user := range probeUsers {
+		if i > 0 || look.Banner != nil {
+			var g2 *greeting
+			res, g2, err = tryLogin(ctx, ep, user, timeout)
+			if errors.As(err, &se) && g2 == nil { // the greeting itself was an ERR this time
+				return refusal(ep, se), nil
+			}
+			if err != nil {
+				svc.Notes = append(svc.Notes, fmt.Sprintf("login as %q got no answer: %v", user, err))
+				return svc, nil
+			}
 			g = g2
 		}
 		if res.OK {
