@@ -135,15 +135,6 @@ func assess(t *testing.T, e *classify.Engine) assessment {
 	return a
 }
 
-func capability(p datastore.Privileges, id string) datastore.Capability {
-	for _, c := range p.Capabilities {
-		if c.ID == id {
-			return c
-		}
-	}
-	return datastore.Capability{}
-}
-
 func TestLabAssessment(t *testing.T) {
 	requireLab(t)
 	key, err := classify.NewKey()

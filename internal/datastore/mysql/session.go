@@ -75,6 +75,10 @@ func (s *Session) q(ctx context.Context, sql string, rows int, bytes int64) (*re
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
 		}
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			// The connection's deadline was the context's, and fired first.
+			return nil, fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+		}
 		return nil, err
 	}
 	return res, nil

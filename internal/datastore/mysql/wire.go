@@ -67,6 +67,7 @@ type wire struct {
 	r        *bufio.Reader
 	seq      byte
 	read     int64 // bytes read from the server, in all
+	buf      []byte
 	deadline time.Time
 }
 
@@ -97,7 +98,13 @@ func (w *wire) readPacket(limit int) ([]byte, error) {
 	if n > limit {
 		return nil, fmt.Errorf("the server announced a packet of %d bytes, more than the %d a real server's answer here holds: %w", n, limit, errProtocol)
 	}
-	p := make([]byte, n)
+	// One buffer serves every packet: what is kept of one is copied out
+	// (as strings) before the next is read, so an endless answer costs
+	// its largest packet, not its length.
+	if cap(w.buf) < n {
+		w.buf = make([]byte, n)
+	}
+	p := w.buf[:n]
 	if _, err := io.ReadFull(w.r, p); err != nil {
 		return nil, err
 	}
