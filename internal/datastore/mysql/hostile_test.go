@@ -36,8 +36,11 @@ func allocated(f func()) uint64 {
 func TestHostileProbe(t *testing.T) {
 	const timeout = time.Second
 	for name, script := range map[string]func(*fakeServer, *fakeConn){
-		"tarpit":               func(_ *fakeServer, c *fakeConn) { io.Copy(io.Discard, c.c) },
-		"garbage greeting":     func(_ *fakeServer, c *fakeConn) { c.c.Write([]byte("\x16\x03\x01\x02\x00garbage that is no greeting")); io.Copy(io.Discard, c.c) },
+		"tarpit": func(_ *fakeServer, c *fakeConn) { io.Copy(io.Discard, c.c) },
+		"garbage greeting": func(_ *fakeServer, c *fakeConn) {
+			c.c.Write([]byte("\x16\x03\x01\x02\x00garbage that is no greeting"))
+			io.Copy(io.Discard, c.c)
+		},
 		"16 MB packet claimed": func(_ *fakeServer, c *fakeConn) { c.c.Write([]byte{0xff, 0xff, 0xff, 0, 10}); io.Copy(io.Discard, c.c) },
 		"HTTP server":          func(_ *fakeServer, c *fakeConn) { c.c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n")) },
 		"tarpit after greeting": func(_ *fakeServer, c *fakeConn) {
