@@ -103,7 +103,7 @@ func assess(t *testing.T, e *classify.Engine) assessment {
 	if err != nil || a.svc == nil || a.svc.Auth != datastore.AuthNone {
 		t.Fatalf("Probe = %+v, %v, want an open service", a.svc, err)
 	}
-	sess, err := Driver{}.Open(ctx, a.svc, 20*time.Second)
+	sess, err := open(ctx, a.svc, 20*time.Second)
 	if err != nil {
 		t.Fatalf("Open = %v", err)
 	}

@@ -204,7 +204,14 @@ func refusal(ep datastore.Endpoint, e *ServerError) *datastore.Service {
 // Open implements datastore.Driver: a session as the user access was
 // proven for, read-only for its whole life (SET SESSION TRANSACTION READ
 // ONLY) and with a statement time limit.
+//
+// At merge, when datastore.Session has the new ServerID and Pushdown, the
+// lead changes the result to datastore.Session (open stays as it is).
 func (d Driver) Open(ctx context.Context, svc *datastore.Service, timeout time.Duration) (*Session, error) {
+	return open(ctx, svc, timeout)
+}
+
+func open(ctx context.Context, svc *datastore.Service, timeout time.Duration) (*Session, error) {
 	if svc.Auth != datastore.AuthNone {
 		return nil, fmt.Errorf("%s: no session: access was not proven (auth %s)", svc.Endpoint, svc.Auth)
 	}

@@ -99,7 +99,11 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 	if _, err := s.q(ctx, "START TRANSACTION READ ONLY", 1, 4096); err != nil {
 		return out, fmt.Errorf("%s: START TRANSACTION READ ONLY: %w", t.QualifiedName(), err)
 	}
-	defer s.q(context.WithoutCancel(ctx), "ROLLBACK", 1, 4096)
+	defer func() {
+		if s.w != nil { // a connection dropped mid-answer took its transaction with it
+			s.q(context.WithoutCancel(ctx), "ROLLBACK", 1, 4096)
+		}
+	}()
 
 	type key struct {
 		name string // the keyword or pattern, as Limits named it

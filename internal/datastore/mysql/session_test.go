@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func openFake(t *testing.T, f *fakeServer) *Session {
 	if err != nil || svc == nil || svc.Auth != datastore.AuthNone {
 		t.Fatalf("Probe = %+v, %v, want open", svc, err)
 	}
-	s, err := Driver{}.Open(context.Background(), svc, 3*time.Second)
+	s, err := open(context.Background(), svc, 3*time.Second)
 	if err != nil {
 		t.Fatalf("Open = %v", err)
 	}
@@ -178,4 +179,43 @@ func capability(p datastore.Privileges, id string) datastore.Capability {
 		}
 	}
 	return datastore.Capability{}
+}
+
+// TestSampleSkipsRemoteAndViews: a FEDERATED table or a view is named in
+// the inventory, never read: Sample sends the server nothing for it.
+func TestSampleSkipsRemoteAndViews(t *testing.T) {
+	var selects int
+	var mu sync.Mutex
+	f := startFake(t, func(f *fakeServer, c *fakeConn) {
+		c.write(0, mariaGreeting)
+		if !f.acceptLogin(c) {
+			return
+		}
+		serveQueries(c, func(sql string, c *fakeConn) bool {
+			if !strings.HasPrefix(sql, "SET ") {
+				mu.Lock()
+				selects++
+				mu.Unlock()
+			}
+			return false
+		})
+	})
+	s := openFake(t, f)
+	cols := []datastore.Column{{Name: "note", Type: "text"}}
+	for _, tb := range []datastore.Table{
+		{Database: "d", Name: "remote", Kind: "table", Engine: "FEDERATED", Columns: cols},
+		{Database: "d", Name: "conn", Kind: "table", Engine: "CONNECT", Columns: cols},
+		{Database: "d", Name: "v", Kind: "view", Columns: cols},
+		{Database: "d", Name: "nums", Kind: "table", Engine: "InnoDB", Columns: []datastore.Column{{Name: "n", Type: "bigint(20)"}}},
+	} {
+		rows, err := s.Sample(context.Background(), tb, datastore.Limits{Rows: 3, Random: 5, Keywords: []string{"sk-"}})
+		if err != nil || len(rows.Values) != 0 {
+			t.Errorf("Sample(%s) = %d rows, %v; want none", tb.Name, len(rows.Values), err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if selects != 0 {
+		t.Errorf("%d statements sent for tables that must not be read", selects)
+	}
 }
