@@ -235,3 +235,37 @@ func TestLabAssessment(t *testing.T) {
 		t.Errorf("Remediation = %q, want bind-address advice", a.remedy)
 	}
 }
+
+// TestLabSampleTimeout: a Sample's per-query limit is the server's
+// max_statement_time: the big table's searches are interrupted, named in
+// the truncation, and the session still answers.
+func TestLabSampleTimeout(t *testing.T) {
+	requireLab(t)
+	ctx := context.Background()
+	svc, err := Driver{}.Probe(ctx, labEndpoint(lab.MariaDBOpen), datastore.FirstLook{}, 5*time.Second)
+	if err != nil || svc == nil {
+		t.Fatalf("Probe = %v, %v", svc, err)
+	}
+	s, err := open(ctx, svc, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cl := datastore.Table{Database: lab.SQLDatabase, Name: "chat_logs", Kind: "table", Engine: "InnoDB", Rows: lab.ChatLogsRows,
+		Columns: []datastore.Column{{Name: "prompt", Type: "text"}, {Name: "detail", Type: "text"}}}
+	lim := labLimits(classify.Default())
+	lim.Timeout = 50 * time.Millisecond
+	start := time.Now()
+	rows, err := s.Sample(ctx, cl, lim)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("Sample = %v", err)
+	}
+	if !strings.Contains(strings.Join(rows.Truncation, "\n"), "1969") {
+		t.Errorf("Sample truncation = %q, want the interrupted statements (1969) named", rows.Truncation)
+	}
+	t.Logf("Sample under a 50 ms statement limit took %s", took.Round(time.Millisecond))
+	if _, _, err := s.one(ctx, "SELECT 1"); err != nil {
+		t.Errorf("the session no longer answers: %v", err)
+	}
+}

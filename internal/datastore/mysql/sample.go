@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/leakhound/leakhound/internal/datastore"
 )
@@ -129,7 +130,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 			for i, k := range batch {
 				sums[i] = fmt.Sprintf("SUM(%s)", k.cond)
 			}
-			row, _, err := s.one(ctx, "SELECT "+strings.Join(sums, ", ")+" FROM "+prefix)
+			row, _, err := s.one(ctx, s.limited("SELECT "+strings.Join(sums, ", ")+" FROM "+prefix, lim.Timeout))
 			if err != nil {
 				out.Truncation = append(out.Truncation, fmt.Sprintf("search of the first %d rows failed for %d keys: %v", searchRows, len(batch), err))
 				continue
@@ -155,7 +156,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 			for i, k := range present {
 				sums[i] = fmt.Sprintf("SUM(%s)", k.cond)
 			}
-			row, _, err := s.one(ctx, fmt.Sprintf("SELECT %s FROM (SELECT %s AS leakhound_h FROM %s) leakhound_x", strings.Join(sums, ", "), hay, from))
+			row, _, err := s.one(ctx, s.limited(fmt.Sprintf("SELECT %s FROM (SELECT %s AS leakhound_h FROM %s) leakhound_x", strings.Join(sums, ", "), hay, from), lim.Timeout))
 			if err == nil && len(row) == len(present) {
 				for i, k := range present {
 					if n := atoi(row[i]); n >= out.Counts[k.name] {
@@ -167,7 +168,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 			}
 		}
 		// 3. Exact rules, counted over the rows holding their keywords.
-		s.countExact(ctx, &out, hay, from, lim.Exact)
+		s.countExact(ctx, &out, hay, from, lim.Exact, lim.Timeout)
 		// 4. Rows holding each key, rarest first.
 		slices.SortStableFunc(present, func(a, b key) int { return int(min(max(out.Counts[a.name]-out.Counts[b.name], -1), 1)) })
 		seen := map[string]bool{}
@@ -184,7 +185,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 			if s.mariadb {
 				q += fmt.Sprintf(" LIMIT %d ROWS EXAMINED %d", len(batch)*perKey, examineRows)
 			}
-			res, err := s.q(ctx, q, len(batch)*perKey, budget)
+			res, err := s.q(ctx, s.limited(q, lim.Timeout), len(batch)*perKey, budget)
 			if err != nil {
 				out.Truncation = append(out.Truncation, fmt.Sprintf("rows holding %d keys not read: %v", len(batch), err))
 				continue
@@ -220,7 +221,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 		if s.mariadb {
 			q += fmt.Sprintf(" ROWS EXAMINED %d", examineRows)
 		}
-		res, err := s.q(ctx, q, lim.Random, budget)
+		res, err := s.q(ctx, s.limited(q, lim.Timeout), lim.Random, budget)
 		if err != nil {
 			out.Truncation = append(out.Truncation, "random rows not read: "+err.Error())
 		} else {
@@ -238,6 +239,22 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 		out.Truncation = append(out.Truncation, fmt.Sprintf("read budget of %d bytes spent", initial))
 	}
 	return out, nil
+}
+
+// limited gives one statement a time limit shorter than the session's:
+// MariaDB's SET STATEMENT … FOR, MySQL's MAX_EXECUTION_TIME hint (which
+// MySQL reads only in a statement's first SELECT).
+func (s *Session) limited(q string, d time.Duration) string {
+	if d <= 0 || d >= s.timeout {
+		return q
+	}
+	if s.mariadb {
+		return fmt.Sprintf("SET STATEMENT max_statement_time = %.3f FOR %s", d.Seconds(), q)
+	}
+	if rest, ok := strings.CutPrefix(q, "SELECT "); ok {
+		return fmt.Sprintf("SELECT /*+ MAX_EXECUTION_TIME(%d) */ %s", d.Milliseconds(), rest)
+	}
+	return q
 }
 
 func aliases(n int) []string {
@@ -259,7 +276,7 @@ func aliasedHeads(heads []string) string {
 // countExact counts, for each exact rule one of whose keywords was found,
 // the rows matching its pattern among the rows holding a keyword: the
 // server filters with LOCATE and runs REGEXP on the few rows left.
-func (s *Session) countExact(ctx context.Context, out *datastore.Rows, hay, from string, exact map[string]datastore.Match) {
+func (s *Session) countExact(ctx context.Context, out *datastore.Rows, hay, from string, exact map[string]datastore.Match, timeout time.Duration) {
 	var names []string
 	for n, m := range exact {
 		if slices.ContainsFunc(m.Keywords, func(k string) bool { return out.Counts[k] > 0 }) {
@@ -281,8 +298,8 @@ func (s *Session) countExact(ctx context.Context, out *datastore.Rows, hay, from
 			}
 			sums = append(sums, fmt.Sprintf("SUM(leakhound_h REGEXP %s)", strLit(exact[n].Pattern)))
 		}
-		row, _, err := s.one(ctx, fmt.Sprintf("SELECT %s FROM (SELECT %s AS leakhound_h FROM %s) leakhound_x WHERE %s",
-			strings.Join(sums, ", "), hay, from, strings.Join(filter, " OR ")))
+		row, _, err := s.one(ctx, s.limited(fmt.Sprintf("SELECT %s FROM (SELECT %s AS leakhound_h FROM %s) leakhound_x WHERE %s",
+			strings.Join(sums, ", "), hay, from, strings.Join(filter, " OR ")), timeout))
 		if err != nil {
 			out.Truncation = append(out.Truncation, fmt.Sprintf("%d rules not counted exactly: %v", len(batch), err))
 			continue
