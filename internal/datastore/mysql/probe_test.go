@@ -168,3 +168,22 @@ func TestProbeFromLook(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeFromGreetingBanner: with the greeting already seen in the first
+// look, the probe logs in on a connection of its own.
+func TestProbeFromGreetingBanner(t *testing.T) {
+	f := startFake(t, func(f *fakeServer, c *fakeConn) {
+		c.write(0, mariaGreeting)
+		if f.acceptLogin(c) {
+			c.read()
+		}
+	})
+	banner := append([]byte{byte(len(mariaGreeting)), 0, 0, 0}, mariaGreeting...)
+	svc, err := Driver{}.Probe(context.Background(), f.endpoint(), datastore.FirstLook{Banner: banner}, 3*time.Second)
+	if err != nil || svc == nil || svc.Auth != datastore.AuthNone || svc.DisplayName != "MariaDB" || svc.Version != "10.11.19" {
+		t.Fatalf("Probe = %+v, %v, want MariaDB open", svc, err)
+	}
+	if len(f.logins) != 1 {
+		t.Errorf("%d logins, want 1", len(f.logins))
+	}
+}
