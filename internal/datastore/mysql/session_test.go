@@ -75,6 +75,13 @@ func TestFileCapabilityByFlavour(t *testing.T) {
 			if c.Granted != tc.want || c.Impact != datastore.ImpactReadFiles {
 				t.Errorf("FILE = %v (%s), want %v", c.Granted, c.Evidence, tc.want)
 			}
+			wantDialect := datastore.DialectICU
+			if strings.Contains(string(tc.greet), "MariaDB") {
+				wantDialect = datastore.DialectPCRE
+			}
+			if pd := s.Pushdown(); pd.Regex != wantDialect || !pd.Substring || !pd.Counts {
+				t.Errorf("Pushdown = %+v, want substring, counts and regex %q", pd, wantDialect)
+			}
 			if p.Readonly != datastore.Yes || capability(p, "WRITE").Granted != datastore.No {
 				t.Errorf("Readonly = %v, WRITE = %v, want a read-only user", p.Readonly, capability(p, "WRITE").Granted)
 			}
