@@ -14,10 +14,9 @@ import (
 	"github.com/leakhound/leakhound/internal/datastore"
 )
 
-// The lead registers the driver at merge:
-//
-//	func init() { datastore.Register(Driver{}) }
-//	var _ datastore.Driver = Driver{}
+var _ datastore.Driver = Driver{}
+
+func init() { datastore.Register(Driver{}) }
 
 // Driver is the MySQL/MariaDB driver.
 type Driver struct{}
@@ -46,14 +45,21 @@ var probeUsers = []string{"root", "admin"}
 // packet in place of the greeting is the server refusing our address
 // (1130) before any login.
 func (d Driver) Probe(ctx context.Context, ep datastore.Endpoint, look datastore.FirstLook, timeout time.Duration) (*datastore.Service, error) {
-	if look.HTTP != nil || look.Reply != nil || look.TLS || look.Silent || look.Closed {
+	if look.HTTP != nil || look.TLS || look.Silent || look.Closed {
 		return nil, nil // MySQL speaks first, in plaintext
 	}
+	// A greeting slower than the look's wait for a banner is the start of
+	// its reply to the look's request.
+	greet := look.Greeting()
 	var g *greeting
 	var res loginResult
 	var err error
-	if look.Banner != nil {
-		g, err = greetingOf(look.Banner)
+	if greet != nil {
+		g, err = greetingOf(greet)
+		var se *ServerError
+		if look.Banner == nil && g == nil && !errors.As(err, &se) {
+			return nil, nil // a reply that is no greeting: another protocol
+		}
 	} else {
 		// No look: the first login's connection reads the greeting, so
 		// that no connection is dropped mid-handshake (MySQL blocks a host
@@ -64,7 +70,7 @@ func (d Driver) Probe(ctx context.Context, ep datastore.Endpoint, look datastore
 	switch {
 	case errors.As(err, &se) && g == nil:
 		return refusal(ep, se), nil
-	case g == nil && look.Banner == nil:
+	case g == nil && greet == nil:
 		return nil, nil // no greeting: not MySQL, or not answering
 	case errors.Is(err, errProtocol) && g == nil:
 		return nil, nil
@@ -79,7 +85,7 @@ func (d Driver) Probe(ctx context.Context, ep datastore.Endpoint, look datastore
 	}
 	var first *ServerError
 	for i, user := range probeUsers {
-		if i > 0 || look.Banner != nil {
+		if i > 0 || greet != nil {
 			var g2 *greeting
 			res, g2, err = tryLogin(ctx, ep, user, timeout)
 			if errors.As(err, &se) && g2 == nil { // the greeting itself was an ERR this time
@@ -207,8 +213,12 @@ func refusal(ep datastore.Endpoint, e *ServerError) *datastore.Service {
 //
 // At merge, when datastore.Session has the new ServerID and Pushdown, the
 // lead changes the result to datastore.Session (open stays as it is).
-func (d Driver) Open(ctx context.Context, svc *datastore.Service, timeout time.Duration) (*Session, error) {
-	return open(ctx, svc, timeout)
+func (d Driver) Open(ctx context.Context, svc *datastore.Service, timeout time.Duration) (datastore.Session, error) {
+	s, err := open(ctx, svc, timeout)
+	if err != nil {
+		return nil, err // not a nil *Session in a non-nil interface
+	}
+	return s, nil
 }
 
 func open(ctx context.Context, svc *datastore.Service, timeout time.Duration) (*Session, error) {

@@ -187,3 +187,22 @@ func TestProbeFromGreetingBanner(t *testing.T) {
 		t.Errorf("%d logins, want 1", len(f.logins))
 	}
 }
+
+// A greeting slower than the look's wait for a banner comes back as the
+// start of the look's reply, followed by the server's error for our GET:
+// still MySQL.
+func TestProbeFromLateGreeting(t *testing.T) {
+	f := startFake(t, func(f *fakeServer, c *fakeConn) {
+		c.write(0, mariaGreeting)
+		if f.acceptLogin(c) {
+			c.read()
+		}
+	})
+	reply := append([]byte{byte(len(mariaGreeting)), 0, 0, 0}, mariaGreeting...)
+	reply = append(reply, 0x1b, 0, 0, 1, 0xff, 0x13, 0x04) // the ERR that follows (Bad handshake), cut short
+	svc, err := Driver{}.Probe(context.Background(), f.endpoint(), datastore.FirstLook{Reply: reply}, 3*time.Second)
+	if err != nil || svc == nil || svc.Auth != datastore.AuthNone || svc.DisplayName != "MariaDB" {
+		t.Fatalf("Probe(greeting in the reply) = %+v, %v, want MariaDB open", svc, err)
+	}
+}
+
