@@ -75,6 +75,7 @@ type Engine struct {
 	upper   []int     // rules run around uppercase runs followed by a digit
 	always  []int     // rules with neither keywords nor a digit trigger: run on all text
 	minDig  int       // fewest digits any digit rule needs
+	longest int       // most bytes a match found around one trigger spans
 	scratch sync.Pool // of *scratch, one per goroutine scanning
 }
 
@@ -256,6 +257,19 @@ func (e *Engine) compile() {
 		}
 	}
 	e.kw = newMatcher(keywords)
+	// A pattern without a bound of its own matches within the window
+	// around its keyword, widened back to a separator (see matches).
+	unbounded := windowBack + separatorBack + windowAhead
+	for _, k := range keywords {
+		unbounded = max(unbounded, windowBack+separatorBack+len(k)+windowAhead)
+	}
+	for _, r := range e.rules {
+		if r.maxLen > 0 {
+			e.longest = max(e.longest, r.maxLen)
+		} else {
+			e.longest = max(e.longest, unbounded)
+		}
+	}
 	e.scratch.New = func() any {
 		return &scratch{dfas: dfaCache{dfas: make([]*prefilterDFA, len(e.rules))}, sc: scanState{newest: make([]int32, len(e.rules))}}
 	}
@@ -402,6 +416,9 @@ const (
 	windowBack  = 512
 	windowAhead = 8192
 	wholeText   = 16 << 10
+	// separatorBack is how far before its window a rule's search may
+	// begin, back to a separator.
+	separatorBack = 256
 )
 
 func (sc *scanState) add(rule, start, end, n int) {
@@ -455,8 +472,8 @@ func (r *Rule) matches(text string, start, end int, pre *prefilterDFA, found []D
 	if start > 0 {
 		// Begin the window at a separator, so that the pattern's "start
 		// of text" cannot fall inside a longer token.
-		if i := strings.LastIndexAny(text[max(0, start-256):start], " \t\"',;=<>"); i >= 0 {
-			start = max(0, start-256) + i
+		if i := strings.LastIndexAny(text[max(0, start-separatorBack):start], " \t\"',;=<>"); i >= 0 {
+			start = max(0, start-separatorBack) + i
 		}
 	}
 	// Search again from the end of each value, not of each match: a
