@@ -56,10 +56,10 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", time.Hour, "limit for one tool run")
 	stress := flag.Bool("stress", false, "measure long lines and files dense with findings instead (see -baseline)")
 	baseline := flag.String("baseline", "", "with -stress: an older leakhound binary to compare")
-	sizes := flag.String("line-sizes", "256KiB,1MiB,4MiB,16MiB", "with -stress: sizes of the long lines")
+	sizes := flag.String("line-sizes", "256KiB,1MiB,4MiB,16MiB", "with -stress: sizes of the long lines (empty: none)")
 	dense := flag.String("dense-size", "50MB", "with -stress: size of the files dense with emails")
 	procs := flag.String("procs", "2,8", "with -stress: GOMAXPROCS values for the dense files")
-	perLine := flag.String("per-line", "1,40,100000", "with -stress: emails a line in each dense file")
+	perLine := flag.String("per-line", "1,40,100000", "with -stress: emails a line in each dense file (empty: none)")
 	flag.Parse()
 	if *stress {
 		so := stressOptions{leakhound: o.leakhound, baseline: *baseline, runs: o.runs, timeout: o.timeout}

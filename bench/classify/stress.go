@@ -49,6 +49,9 @@ type stressResult struct {
 }
 
 func runStress(ctx context.Context, o stressOptions) error {
+	if len(o.procs) == 0 || o.runs < 1 {
+		return errors.New("-stress needs -procs and -runs of at least 1")
+	}
 	dir, err := os.MkdirTemp("", "leakhound-stress-")
 	if err != nil {
 		return err
@@ -195,9 +198,13 @@ func sizeName(n int64) string {
 	}
 }
 
-// parseSizes reads a comma-separated list of sizes (256KiB,1MiB).
+// parseSizes reads a comma-separated list of sizes (256KiB,1MiB); empty
+// is none.
 func parseSizes(s string) ([]int64, error) {
 	var out []int64
+	if s == "" {
+		return nil, nil
+	}
 	for _, f := range strings.Split(s, ",") {
 		n, err := corpus.ParseSize(f)
 		if err != nil {
@@ -208,9 +215,13 @@ func parseSizes(s string) ([]int64, error) {
 	return out, nil
 }
 
-// parseInts reads a comma-separated list of positive integers.
+// parseInts reads a comma-separated list of positive integers; empty is
+// none.
 func parseInts(s string) ([]int, error) {
 	var out []int
+	if s == "" {
+		return nil, nil
+	}
 	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {

@@ -130,9 +130,11 @@ func (e *Engine) split(ctx context.Context, r io.Reader, path string, todo, inOr
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		// A buffer is as large as this read needs: most carry little,
+		// and memory is counted by capacity.
 		buf := <-free
-		if buf == nil {
-			buf = make([]byte, 0, chunkSize+longLine)
+		if cap(buf) < len(carry)+chunkSize {
+			buf = make([]byte, 0, len(carry)+chunkSize)
 		}
 		buf = append(buf, carry...)
 		n, err := io.ReadFull(r, buf[len(buf):len(buf)+chunkSize])
