@@ -390,7 +390,7 @@ type window struct{ rule, start, end, olderEnd int }
 type scanState struct {
 	wins []window
 	// newest[r] is 1 + the index in wins of rule r's newest window, 0
-	// when r has none yet; sized to the rules on first use.
+	// when r has none yet.
 	newest []int32
 	// steps counts the windows looked at while adding: tests hold it to
 	// a few per add, whatever the length of the text.
@@ -664,18 +664,18 @@ func keepInserting(found []Detection, work *int) []Detection {
 // saying whether a kept detection holds it, so that each detection costs
 // time in proportion to its length. No detection in found is empty.
 func keepHeld(found []Detection, work *int) []Detection {
-	n := 0
+	lo, hi := found[0].Start, 0
 	for _, d := range found {
-		n = max(n, d.End)
+		lo, hi = min(lo, d.Start), max(hi, d.End)
 	}
-	held := make([]uint64, n/64+1)
-	out := found[:0] // each kept one is written over one already read
+	held := make([]uint64, (hi-lo)/64+1) // bit i: byte lo+i
+	out := found[:0]                     // each kept one is written over one already read
 	for _, d := range found {
 		*work += 1 + (d.End-d.Start)/64
-		if anyHeld(held, d.Start, d.End) {
+		if anyHeld(held, d.Start-lo, d.End-lo) {
 			continue
 		}
-		for i := d.Start; i < d.End; i++ {
+		for i := d.Start - lo; i < d.End-lo; i++ {
 			held[i/64] |= 1 << (i % 64)
 		}
 		out = append(out, d)

@@ -69,7 +69,7 @@ func TestKeepHeldKeepsWhatInsertingKeeps(t *testing.T) {
 	for round := range 200 {
 		found := make([]Detection, 65+r.IntN(300))
 		for i := range found {
-			start := r.IntN(2000)
+			start := 500 + r.IntN(2000)
 			found[i] = Detection{Rule: fmt.Sprint(i), Start: start, End: start + 1 + r.IntN(1+r.IntN(200))}
 		}
 		var w1, w2 int
