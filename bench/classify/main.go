@@ -7,6 +7,10 @@
 //	go run ./bench/classify -leakhound bin/leakhound \
 //	    -gitleaks /path/to/gitleaks -trufflehog /path/to/trufflehog -size 100MB
 //
+// With -stress it measures instead time per MB on long lines and peak
+// memory on files dense with findings, against an older leakhound given
+// as -baseline (stress.go).
+//
 // Peers run only in modes that verify nothing over the network (gitleaks
 // dir or detect --no-git; trufflehog filesystem --no-verification
 // --no-update), and, where unshare(1) allows, in a network namespace with
@@ -50,7 +54,32 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (corpus, labels, each tool's output)")
 	flag.BoolVar(&o.netns, "netns", true, "run every tool in an empty network namespace (unshare -rn) when possible")
 	flag.DurationVar(&o.timeout, "timeout", time.Hour, "limit for one tool run")
+	stress := flag.Bool("stress", false, "measure long lines and files dense with findings instead (see -baseline)")
+	baseline := flag.String("baseline", "", "with -stress: an older leakhound binary to compare")
+	sizes := flag.String("line-sizes", "256KiB,1MiB,4MiB,16MiB", "with -stress: sizes of the long lines (empty: none)")
+	dense := flag.String("dense-size", "50MB", "with -stress: size of the files dense with emails")
+	procs := flag.String("procs", "2,8", "with -stress: GOMAXPROCS values for the dense files")
+	perLine := flag.String("per-line", "1,40,100000", "with -stress: emails a line in each dense file (empty: none)")
 	flag.Parse()
+	if *stress {
+		so := stressOptions{leakhound: o.leakhound, baseline: *baseline, runs: o.runs, timeout: o.timeout}
+		var err error
+		if so.sizes, err = parseSizes(*sizes); err == nil {
+			if so.dense, err = corpus.ParseSize(*dense); err == nil {
+				if so.procs, err = parseInts(*procs); err == nil {
+					so.perLine, err = parseInts(*perLine)
+				}
+			}
+		}
+		if err == nil {
+			err = runStress(context.Background(), so)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)

@@ -73,7 +73,8 @@ type Engine struct {
 	upper   []int      // rules run around uppercase runs followed by a digit
 	always  []int      // rules with neither keywords nor a digit trigger: run on all text
 	minDig  int        // fewest digits any digit rule needs
-	dfas    *sync.Pool // of *dfaCache, one per goroutine scanning; shared by WithKey's copies
+	longest int        // most bytes a match found around one trigger spans
+	scratch *sync.Pool // of *scratch, one per goroutine scanning; shared by WithKey's copies
 	key     Key        // fingerprints are keyed with it (fingerprint.go)
 }
 
@@ -255,7 +256,22 @@ func (e *Engine) compile() {
 		}
 	}
 	e.kw = newMatcher(keywords)
-	e.dfas = &sync.Pool{New: func() any { return &dfaCache{dfas: make([]*prefilterDFA, len(e.rules))} }}
+	// A pattern without a bound of its own matches within the window
+	// around its keyword, widened back to a separator (see matches).
+	unbounded := windowBack + separatorBack + windowAhead
+	for _, k := range keywords {
+		unbounded = max(unbounded, windowBack+separatorBack+len(k)+windowAhead)
+	}
+	for _, r := range e.rules {
+		if r.maxLen > 0 {
+			e.longest = max(e.longest, r.maxLen)
+		} else {
+			e.longest = max(e.longest, unbounded)
+		}
+	}
+	e.scratch = &sync.Pool{New: func() any {
+		return &scratch{dfas: dfaCache{dfas: make([]*prefilterDFA, len(e.rules))}, sc: scanState{newest: make([]int32, len(e.rules))}}
+	}}
 }
 
 // Rules returns the compiled rules.
@@ -301,7 +317,37 @@ func (e *Engine) Kinds() map[string][]string {
 // around spans of digits for rules without keywords; and there only where
 // the rule's prefilter (a DFA, prefilter.go) says a match may lie.
 func (e *Engine) Scan(text string) []Detection {
-	var sc scanState
+	ds, _ := e.scan(text)
+	return ds
+}
+
+// scan is Scan, and says how much work it did: the windows looked at and
+// the detections moved (see scanState and dedupe), which tests hold to be
+// linear in the length of text.
+func (e *Engine) scan(text string) (ds []Detection, work int) {
+	s := e.scratch.Get().(*scratch)
+	e.windows(text, &s.sc)
+	var found []Detection
+	for i := range s.sc.wins {
+		w := &s.sc.wins[i]
+		r := e.rules[w.rule]
+		found = r.matches(text, w.start, w.end, s.dfas.dfa(w.rule, r.pre), found)
+	}
+	work = s.sc.steps
+	s.sc.reset()
+	e.scratch.Put(s)
+	ds = e.finish(text, dedupe(found, e.order, &work))
+	return ds, work
+}
+
+// scratch is what one goroutine scanning reuses from line to line.
+type scratch struct {
+	dfas dfaCache
+	sc   scanState
+}
+
+// windows fills sc with the windows each rule runs on in text.
+func (e *Engine) windows(text string, sc *scanState) {
 	e.kw.find(text, func(kw int32, end int) {
 		start := end - e.kw.lens[kw]
 		for _, ri := range e.kwRules[kw] {
@@ -332,22 +378,35 @@ func (e *Engine) Scan(text string) []Detection {
 	for _, ri := range e.always {
 		sc.add(ri, 0, len(text), len(text))
 	}
-	var found []Detection
-	dfas := e.dfas.Get().(*dfaCache)
-	for i := range sc.wins {
-		w := &sc.wins[i]
-		r := e.rules[w.rule]
-		found = r.matches(text, w.start, w.end, dfas.dfa(w.rule, r.pre), found)
-	}
-	e.dfas.Put(dfas)
-	return e.finish(text, dedupe(found, e.order))
 }
 
-// window is a stretch of text one rule's pattern must be run on.
-type window struct{ rule, start, end int }
+// window is a stretch of text one rule's pattern must be run on. olderEnd
+// is the furthest end of the rule's windows added before this one (-1:
+// none), kept up to date while this window is the rule's newest.
+type window struct{ rule, start, end, olderEnd int }
 
 // scanState collects, per rule, the merged windows around its triggers.
-type scanState struct{ wins []window }
+type scanState struct {
+	wins []window
+	// newest[r] is 1 + the index in wins of rule r's newest window, 0
+	// when r has none yet.
+	newest []int32
+	// steps counts the windows looked at while adding: tests hold it to
+	// a few per add, whatever the length of the text.
+	steps int
+}
+
+// reset empties sc for the next text, keeping its memory unless a long
+// text made it large.
+func (sc *scanState) reset() {
+	for _, w := range sc.wins {
+		sc.newest[w.rule] = 0
+	}
+	sc.wins, sc.steps = sc.wins[:0], 0
+	if cap(sc.wins) > 1<<16 {
+		sc.wins = nil
+	}
+}
 
 // Around a trigger, a rule's match may start up to windowBack bytes before
 // and end up to windowAhead bytes after (the longest values, PEM private
@@ -356,6 +415,9 @@ const (
 	windowBack  = 512
 	windowAhead = 8192
 	wholeText   = 16 << 10
+	// separatorBack is how far before its window a rule's search may
+	// begin, back to a separator.
+	separatorBack = 256
 )
 
 func (sc *scanState) add(rule, start, end, n int) {
@@ -366,16 +428,41 @@ func (sc *scanState) add(rule, start, end, n int) {
 	sc.addExact(rule, ws, we)
 }
 
-// addExact adds the window [ws, we) for rule, merged with one it overlaps.
+// addExact adds the window [ws, we) for rule, merged into the newest of
+// the rule's windows it overlaps.
+//
+// Every trigger adds its windows in order along the text, so a window
+// overlaps the rule's newest or none: each add then looks at one window,
+// and a line costs time in proportion to its length. Only a window that
+// misses the newest but reaches back into older ones (which no trigger
+// makes today) walks back over the windows.
 func (sc *scanState) addExact(rule, ws, we int) {
-	for i := len(sc.wins) - 1; i >= 0; i-- {
-		w := &sc.wins[i]
-		if w.rule == rule && ws <= w.end && w.start <= we {
+	sc.steps++
+	k := int(sc.newest[rule]) - 1
+	olderEnd := -1
+	if k >= 0 {
+		w := &sc.wins[k]
+		if ws <= w.end && w.start <= we {
 			w.start, w.end = min(w.start, ws), max(w.end, we)
 			return
 		}
+		if w.olderEnd >= ws {
+			// An older window may overlap: the newest of those that do
+			// takes it.
+			for i := k - 1; i >= 0; i-- {
+				sc.steps++
+				o := &sc.wins[i]
+				if o.rule == rule && ws <= o.end && o.start <= we {
+					o.start, o.end = min(o.start, ws), max(o.end, we)
+					w.olderEnd = max(w.olderEnd, o.end)
+					return
+				}
+			}
+		}
+		olderEnd = max(w.olderEnd, w.end)
 	}
-	sc.wins = append(sc.wins, window{rule, ws, we})
+	sc.newest[rule] = int32(len(sc.wins) + 1)
+	sc.wins = append(sc.wins, window{rule, ws, we, olderEnd})
 }
 
 // matches appends r's detections in text[start:end]. pre, when not nil,
@@ -384,8 +471,8 @@ func (r *Rule) matches(text string, start, end int, pre *prefilterDFA, found []D
 	if start > 0 {
 		// Begin the window at a separator, so that the pattern's "start
 		// of text" cannot fall inside a longer token.
-		if i := strings.LastIndexAny(text[max(0, start-256):start], " \t\"',;=<>"); i >= 0 {
-			start = max(0, start-256) + i
+		if i := strings.LastIndexAny(text[max(0, start-separatorBack):start], " \t\"',;=<>"); i >= 0 {
+			start = max(0, start-separatorBack) + i
 		}
 	}
 	// Search again from the end of each value, not of each match: a
@@ -522,8 +609,9 @@ var spanByte = func() (t [256]uint8) {
 // dedupe keeps one detection per value: where detections overlap, a secret
 // wins over personal data (a token in a URL's userinfo looks like an
 // email's local part; digits inside a token can pass a card's Luhn check),
-// then a validated one, then the longer, then the earlier rule.
-func dedupe(found []Detection, order map[string]int) []Detection {
+// then a validated one, then the longer, then the earlier rule. It adds to
+// *work the detections it moves or the words of its bitmap it reads.
+func dedupe(found []Detection, order map[string]int, work *int) []Detection {
 	if len(found) < 2 {
 		return found
 	}
@@ -540,17 +628,75 @@ func dedupe(found []Detection, order map[string]int) []Detection {
 		return order[a.Rule] < order[b.Rule]
 	}
 	sort.SliceStable(found, func(i, j int) bool { return better(found[i], found[j]) })
+	if len(found) > dedupeByInsert && !slices.ContainsFunc(found, func(d Detection) bool { return d.Start >= d.End }) {
+		return keepHeld(found, work)
+	}
+	return keepInserting(found, work)
+}
+
+// dedupeByInsert is the most detections dedupe keeps by inserting each in
+// order: past it, inserting costs time in the square of their number.
+const dedupeByInsert = 64
+
+// keepInserting keeps, of found sorted best first, those that overlap none
+// kept before, in order of start.
+func keepInserting(found []Detection, work *int) []Detection {
 	// Kept detections, sorted by start and never overlapping: a candidate
 	// overlaps one only if it overlaps its neighbour by start.
 	var out []Detection
 	for _, d := range found {
+		*work++
 		i := sort.Search(len(out), func(k int) bool { return out[k].Start >= d.Start })
 		if i > 0 && out[i-1].End > d.Start || i < len(out) && out[i].Start < d.End {
 			continue
 		}
+		*work += len(out) - i
 		out = slices.Insert(out, i, d)
 	}
 	return out
+}
+
+// keepHeld keeps what keepInserting keeps, with a bit per byte of text
+// saying whether a kept detection holds it, so that each detection costs
+// time in proportion to its length. No detection in found is empty.
+func keepHeld(found []Detection, work *int) []Detection {
+	lo, hi := found[0].Start, 0
+	for _, d := range found {
+		lo, hi = min(lo, d.Start), max(hi, d.End)
+	}
+	held := make([]uint64, (hi-lo)/64+1) // bit i: byte lo+i
+	out := found[:0]                     // each kept one is written over one already read
+	for _, d := range found {
+		*work += 1 + (d.End-d.Start)/64
+		if anyHeld(held, d.Start-lo, d.End-lo) {
+			continue
+		}
+		for i := d.Start - lo; i < d.End-lo; i++ {
+			held[i/64] |= 1 << (i % 64)
+		}
+		out = append(out, d)
+	}
+	clear(found[len(out):]) // drop the strings of those left out
+	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	return out
+}
+
+// anyHeld reports whether any bit of held in [start, end) is set.
+func anyHeld(held []uint64, start, end int) bool {
+	for i := start; i < end; {
+		if i%64 == 0 && end-i >= 64 {
+			if held[i/64] != 0 {
+				return true
+			}
+			i += 64
+			continue
+		}
+		if held[i/64]&(1<<(i%64)) != 0 {
+			return true
+		}
+		i++
+	}
+	return false
 }
 
 // placeholders are pieces of documentation values, never of real ones.

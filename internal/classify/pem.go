@@ -163,9 +163,9 @@ func (s pemSpan) holds(f Finding) bool {
 
 var pemNeedle = []byte("PRIVATE KEY")
 
-// chunk returns the findings of c to emit now, in input order, with the
-// keys found whole by the end of c.
-func (p *pemBlocks) chunk(c *chunk) []Finding {
+// chunk returns the findings of c (found, the engine's, in input order) to
+// emit now, in input order, with the keys found whole by the end of c.
+func (p *pemBlocks) chunk(c *chunk, found []Finding) []Finding {
 	data := c.data
 	var out []Finding
 	var spans []pemSpan
@@ -237,7 +237,7 @@ func (p *pemBlocks) chunk(c *chunk) []Finding {
 		out = append(out, spans[si].f)
 		si++
 	}
-	for _, f := range c.found {
+	for _, f := range found {
 		for si < len(spans) && (spans[si].fromLine < f.Line || spans[si].fromLine == f.Line && spans[si].fromStart <= f.Start) {
 			out = append(out, spans[si].f)
 			si++
@@ -345,7 +345,8 @@ func (e *Engine) scanPEM(block string) (Detection, bool) {
 			found = r.matches(block, 0, len(block), nil, found)
 		}
 	}
-	found = e.finish(block, dedupe(found, e.order))
+	var work int
+	found = e.finish(block, dedupe(found, e.order, &work))
 	for _, d := range found {
 		if d.Start == 0 {
 			return d, true

@@ -390,6 +390,6 @@ func BenchmarkPEMPass(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		p := pemBlocks{e: e, path: "corpus"}
-		p.chunk(c)
+		p.chunk(c, nil)
 	}
 }
