@@ -121,6 +121,9 @@ func (e *Engine) Size(t *datastore.Table, rows datastore.Rows, sizing Sizing, ha
 	}
 	if len(t.Leaks) > 0 {
 		t.LeaksCounted = map[Sizing]string{Server: "server", Sample: "sample"}[sizing]
+		if sizing == Server && rows.Estimated {
+			t.LeaksCounted = "estimate"
+		}
 	}
 	return out
 }

@@ -43,6 +43,15 @@ func TestSize(t *testing.T) {
 			}
 		})
 	}
+	t.Run("estimate", func(t *testing.T) {
+		var tb datastore.Table
+		est := rows
+		est.Estimated = true
+		e.Size(&tb, est, Server, 0)
+		if tb.Leaks["aws"] != 812 || tb.LeaksCounted != "estimate" {
+			t.Errorf("Size(scaled server counts) leaks %v counted by %q, want aws 812 by \"estimate\"", tb.Leaks, tb.LeaksCounted)
+		}
+	})
 	t.Run("cap", func(t *testing.T) {
 		var tb datastore.Table
 		if found := e.Size(&tb, rows, Server, MaxDetections); len(found) != 0 || tb.Leaks["aws"] != 812 {

@@ -173,8 +173,9 @@ type Table struct {
 	// holding a candidate for it, for kinds confirmed in fetched rows.
 	Leaks map[string]int64 `json:"leaks,omitempty"`
 	// LeaksCounted says where Leaks' numbers come from: "server", counted
-	// by the server over the whole table, or "sample", counted in the
-	// records read back.
+	// by the server over the whole table; "estimate", counted by the server
+	// over a random part of it and scaled to its size; or "sample", counted
+	// in the records read back.
 	LeaksCounted string       `json:"leaks_counted,omitempty"`
 	Sampled      *SampleStats `json:"sampled,omitempty"`
 	// Truncation says why what was read of this table is incomplete.
@@ -261,6 +262,9 @@ type Rows struct {
 	// Truncation says why the sample is less than was asked for: a query
 	// that ran out of time, an answer cut at a cap, a budget spent.
 	Truncation []string
+	// Estimated: the server counted Counts over a random part of a large
+	// table and scaled them to its size.
+	Estimated bool
 }
 
 // ErrSessionCap is returned by a Session that has run as many per-table

@@ -360,8 +360,11 @@ func leaks(t datastore.Table) string {
 
 // countedBy says where a table's leak counts come from.
 func countedBy(t datastore.Table) string {
-	if t.LeaksCounted == "sample" {
+	switch t.LeaksCounted {
+	case "sample":
 		return "counted in the rows read back"
+	case "estimate":
+		return "estimated by the server from a random part of the table"
 	}
 	return "counted by the server over the whole table"
 }

@@ -22,7 +22,7 @@ const (
 	// minutes. Keys found there are then counted over at most countRows
 	// rows, again drawn at random and the counts scaled to the table's
 	// size: an estimate, said so, in seconds instead of tens of them.
-	searchRows = 10000
+	searchRows = 20000
 	countRows  = 100000
 	// examineRows bounds what MariaDB examines (LIMIT … ROWS EXAMINED) to
 	// fetch the rows holding a key.
@@ -122,7 +122,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 	}
 	for _, p := range lim.Patterns {
 		if p != "" {
-			keys = append(keys, key{p, fmt.Sprintf("leakhound_h REGEXP %s", strLit(p))})
+			keys = append(keys, key{p, fmt.Sprintf("%s REGEXP %s", regexSubject, strLit(p))})
 		}
 	}
 	if len(keys) > 0 {
@@ -160,6 +160,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 		counted, scale := from, 1.0
 		if t.Rows > countRows {
 			counted, scale = from+randomRows(t.Rows, countRows), float64(t.Rows)/countRows
+			out.Estimated = true
 			out.Truncation = append(out.Truncation, fmt.Sprintf("counts estimated from a random %d of about %d rows, scaled", countRows, t.Rows))
 		}
 		if len(present) > 0 && (t.Rows < 0 || t.Rows > searchRows) {
@@ -307,7 +308,7 @@ func (s *Session) countExact(ctx context.Context, out *datastore.Rows, hay, from
 					filter = append(filter, c)
 				}
 			}
-			sums = append(sums, fmt.Sprintf("SUM(leakhound_h REGEXP %s)", strLit(exact[n].Pattern)))
+			sums = append(sums, fmt.Sprintf("SUM(%s REGEXP %s)", regexSubject, strLit(exact[n].Pattern)))
 		}
 		row, _, err := s.one(ctx, s.limited(fmt.Sprintf("SELECT %s FROM (SELECT %s AS leakhound_h FROM %s) leakhound_x WHERE %s",
 			strings.Join(sums, ", "), hay, from, strings.Join(filter, " OR ")), timeout))
@@ -360,3 +361,10 @@ func scaled(n int64, scale float64) int64 {
 	}
 	return int64(math.Round(f))
 }
+
+// regexSubject is the haystack as REGEXP must see it: characters, not
+// bytes. On a binary string PCRE2 runs without UTF mode and refuses the
+// \x{…} escapes above 0xFF that translated patterns hold (error 1139);
+// the binary collation keeps the match case-sensitive, as the rules are.
+const regexSubject = "CONVERT(leakhound_h USING utf8mb4) COLLATE utf8mb4_bin"
+

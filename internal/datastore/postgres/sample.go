@@ -212,6 +212,7 @@ func (sp *sampler) scale(ctx context.Context) {
 		return
 	}
 	searched := atoi(res.rows[0][0])
+	sp.out.Estimated = true
 	for k, n := range sp.out.Counts {
 		sp.out.Counts[k] = int64(float64(n) * float64(sp.t.Rows) / float64(searched))
 	}
