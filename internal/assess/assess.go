@@ -127,7 +127,11 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 		return
 	case datastore.AuthIPRestricted:
 		f.Severity = Info
-		f.Reasons = append(f.Reasons, fmt.Sprintf("user %s refused from this address (code %d): the server is reachable but restricts by network", svc.User, svc.AuthCode))
+		who := "refused"
+		if svc.User != "" { // MySQL refuses an address before any user is named
+			who = "user " + svc.User + " refused"
+		}
+		f.Reasons = append(f.Reasons, fmt.Sprintf("%s from this address (code %d): the server is reachable but restricts by network", who, svc.AuthCode))
 		return
 	case datastore.AuthUnknown:
 		f.Severity = Low
