@@ -1,7 +1,9 @@
-// Command scan measures a full assessment of the lab's open ClickHouse
-// server (detect, prove, inventory, privileges, sizing the 1M-row
-// log_stream) through each protocol: the median wall time over several
-// runs, and the rows and bytes read back. The lab must be up (scripts/lab).
+// Command scan measures a full assessment of each of the lab's open
+// servers through the command line a user types (detect, prove, inventory,
+// privileges, sizing the 1M-row table): ClickHouse through each protocol
+// (log_stream), PostgreSQL and MariaDB (chat_logs). It prints the median
+// wall time over several runs, and the rows and bytes read back. The lab
+// must be up (scripts/lab up).
 //
 //	go run ./bench/scan [-runs 7] [-bin PATH-TO-leakhound]
 package main
@@ -29,35 +31,42 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: %v (build it: go build -o bin/leakhound ./cmd/leakhound)\n", err)
 		os.Exit(2)
 	}
-	fmt.Printf("leakhound full assessment of %s (log_stream: %d rows), %d runs each\n", lab.Open.Host, lab.LogStreamRows, *runs)
-	fmt.Printf("%-8s %10s %10s %10s %12s %12s %10s\n", "protocol", "median", "min", "max", "rows read", "bytes read", "of table")
+	fmt.Printf("leakhound full assessment of each open lab server, %d runs each\n", *runs)
+	fmt.Printf("%-20s %10s %10s %10s %12s %12s %10s\n", "server", "median", "min", "max", "rows read", "bytes read", "of table")
 	for _, p := range []struct {
-		name string
-		port int
-	}{{"http", lab.Open.HTTPPort}, {"native", lab.Open.NativePort}} {
+		name, host string
+		port       int
+		table      string
+		rows       float64
+	}{
+		{"clickhouse http", lab.Open.Host, lab.Open.HTTPPort, "log_stream", lab.LogStreamRows},
+		{"clickhouse native", lab.Open.Host, lab.Open.NativePort, "log_stream", lab.LogStreamRows},
+		{"postgresql", lab.PGOpen.Host, lab.PGOpen.Port, "chat_logs", lab.ChatLogsRows},
+		{"mariadb", lab.MariaDBOpen.Host, lab.MariaDBOpen.Port, "chat_logs", lab.ChatLogsRows},
+	} {
 		var times []time.Duration
-		var rows, logRows, bytesRead int64
+		var rows, bigRows, bytesRead int64
 		for range *runs {
 			start := time.Now()
-			cmd := exec.Command(*bin, "scan", lab.Open.Host, "-p", fmt.Sprint(p.port), "-f", "jsonl", "-q")
+			cmd := exec.Command(*bin, "scan", p.host, "-p", fmt.Sprint(p.port), "-f", "jsonl", "-q")
 			// A key of its own: a benchmark leaves the user's key file alone.
 			cmd.Env = append(os.Environ(), "LEAKHOUND_FINGERPRINT_KEY="+strings.Repeat("b0", 32))
 			out, err := cmd.Output()
 			times = append(times, time.Since(start))
 			if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 1) {
-				fmt.Fprintf(os.Stderr, "bench: scan failed: %v\n", err)
+				fmt.Fprintf(os.Stderr, "bench: scan %s failed: %v\n", p.name, err)
 				os.Exit(1)
 			}
-			rows, logRows, bytesRead = readBack(out)
+			rows, bigRows, bytesRead = readBack(out, p.table)
 		}
 		slices.Sort(times)
-		fmt.Printf("%-8s %10s %10s %10s %12d %12d %9.3f%%\n", p.name, times[len(times)/2].Round(time.Millisecond),
-			times[0].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond), rows, bytesRead, 100*float64(logRows)/lab.LogStreamRows)
+		fmt.Printf("%-20s %10s %10s %10s %12d %12d %9.3f%%\n", p.name, times[len(times)/2].Round(time.Millisecond),
+			times[0].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond), rows, bytesRead, 100*float64(bigRows)/p.rows)
 	}
-	fmt.Println("(rows read: all tables; of table: log_stream rows read back / its rows)")
+	fmt.Println("(rows read: all tables; of table: the 1M-row table's rows read back / its rows)")
 }
 
-func readBack(out []byte) (rows, logRows, bytesRead int64) {
+func readBack(out []byte, table string) (rows, bigRows, bytesRead int64) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 16<<20), 16<<20)
 	for sc.Scan() {
@@ -83,8 +92,8 @@ func readBack(out []byte) (rows, logRows, bytesRead int64) {
 		rows, bytesRead = f.Stats.RowsRead, f.Stats.BytesRead
 		for _, db := range f.Inventory.Databases {
 			for _, t := range db.Tables {
-				if t.Name == "log_stream" {
-					logRows = t.Sampled.Rows
+				if t.Name == table {
+					bigRows = t.Sampled.Rows
 				}
 			}
 		}
