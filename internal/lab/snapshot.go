@@ -2,7 +2,9 @@ package lab
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -71,6 +73,51 @@ func (s PGServer) Snapshot(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("snapshot of %s: %w", s.Name, err)
 		}
 		fmt.Fprintf(&b, "-- %s\n%s", q.sql, out)
+	}
+	return b.String(), nil
+}
+
+// Snapshot is what a read-only assessment of s must leave as it was: the
+// databases, accounts and their privileges, the global variables, the
+// schema of every user database and each of its tables' exact row count
+// and last update, read as the lab's admin through the server's socket.
+func (s MariaDBServer) Snapshot(ctx context.Context) (string, error) {
+	const user = "TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"
+	var b strings.Builder
+	for _, q := range []string{
+		"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1",
+		"SELECT * FROM mysql.global_priv ORDER BY User, Host",
+		"SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES ORDER BY 1",
+		"SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE " + user + " ORDER BY 1, 2, 3",
+		"SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, ENGINE, CREATE_TIME, UPDATE_TIME FROM information_schema.TABLES WHERE " + user + " ORDER BY 1, 2",
+	} {
+		out, err := s.Admin(ctx, q)
+		if err != nil {
+			return "", fmt.Errorf("snapshot of %s: %w", s.Name, err)
+		}
+		fmt.Fprintf(&b, "-- %s\n%s", q, out)
+	}
+	// The client's batch output escapes tabs, newlines and backslashes in
+	// names; HEX() gives them back exactly.
+	list, err := s.Admin(ctx, "SELECT HEX(TABLE_SCHEMA), HEX(TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND "+user+" ORDER BY 1, 2")
+	if err != nil {
+		return "", fmt.Errorf("snapshot of %s: tables: %w", s.Name, err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 2 {
+			continue
+		}
+		db, err1 := hex.DecodeString(f[0])
+		name, err2 := hex.DecodeString(f[1])
+		if err := errors.Join(err1, err2); err != nil {
+			return "", fmt.Errorf("snapshot of %s: table list %q: %w", s.Name, line, err)
+		}
+		out, err := s.Admin(ctx, "SELECT COUNT(*) FROM "+myIdent(string(db))+"."+myIdent(string(name)))
+		if err != nil {
+			return "", fmt.Errorf("snapshot of %s: count %q.%q: %w", s.Name, db, name, err)
+		}
+		fmt.Fprintf(&b, "%q.%q %s", db, name, out)
 	}
 	return b.String(), nil
 }
