@@ -201,6 +201,10 @@ func startup(ctx context.Context, ep datastore.Endpoint, user, db string, tryTLS
 			a.pg = true
 			tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, ServerName: ep.Host}) // recorded, never trusted
 			if err := tc.HandshakeContext(ctx); err != nil {
+				// A PostgreSQL server answers its 'S' with TLS records; a peer
+				// whose 'S' began something else ("SSH-2.0-…") is not one.
+				var rec tls.RecordHeaderError
+				a.pg = !errors.As(err, &rec)
 				a.ioErr = fmt.Errorf("TLS handshake: %w", err)
 				return a
 			}
