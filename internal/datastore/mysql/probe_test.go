@@ -205,4 +205,3 @@ func TestProbeFromLateGreeting(t *testing.T) {
 		t.Fatalf("Probe(greeting in the reply) = %+v, %v, want MariaDB open", svc, err)
 	}
 }
-

@@ -367,4 +367,3 @@ func scaled(n int64, scale float64) int64 {
 // \x{…} escapes above 0xFF that translated patterns hold (error 1139);
 // the binary collation keeps the match case-sensitive, as the rules are.
 const regexSubject = "CONVERT(leakhound_h USING utf8mb4) COLLATE utf8mb4_bin"
-
