@@ -189,13 +189,13 @@ func TestPushdownLimits(t *testing.T) {
 		{"a dialect nothing translates into", datastore.Pushdown{Substring: true, Regex: "no-such-dialect"}, true, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lim, _ := pushdownLimits(e, base, tc.pd)
+			lim, _ := e.Limits(base, tc.pd)
 			if (len(lim.Keywords) > 0) != tc.keywords || (len(lim.Patterns) > 0) != tc.patterns || (len(lim.Exact) > 0) != tc.exact {
-				t.Errorf("pushdownLimits(%+v) = %d keywords, %d patterns, %d exact; want keywords %v, patterns %v, exact %v",
+				t.Errorf("Engine.Limits(%+v) = %d keywords, %d patterns, %d exact; want keywords %v, patterns %v, exact %v",
 					tc.pd, len(lim.Keywords), len(lim.Patterns), len(lim.Exact), tc.keywords, tc.patterns, tc.exact)
 			}
 			if lim.Rows != 3 || lim.Random != 7 {
-				t.Errorf("pushdownLimits(%+v) lost the configured rows (%d, %d)", tc.pd, lim.Rows, lim.Random)
+				t.Errorf("Engine.Limits(%+v) lost the configured rows (%d, %d)", tc.pd, lim.Rows, lim.Random)
 			}
 		})
 	}

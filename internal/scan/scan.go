@@ -569,7 +569,7 @@ func (s *scanner) measure(ctx context.Context, sess datastore.Session, svc *data
 		return
 	}
 	pd := sess.Pushdown()
-	lim, original := pushdownLimits(s.cfg.Engine, s.cfg.Sample, pd)
+	lim, original := s.cfg.Engine.Limits(s.cfg.Sample, pd)
 	// Leaks are the server's counts over whole tables only where it counts
 	// and was given something to count.
 	sizing := classify.Server
@@ -621,51 +621,6 @@ func (s *scanner) measure(ctx context.Context, sess datastore.Session, svc *data
 			})
 		}
 	}
-}
-
-// pushdownLimits fills base with the filters a session declares it can
-// run: the rules' keywords (and the chat keywords) only where it runs
-// substring filters; patterns, translated into its dialect, only where it
-// runs regular expressions (a pattern that cannot be translated is not
-// pushed: the records read back are classified anyway); exact counts only
-// where it runs both. original maps each pattern sent back to the rules'
-// own, by which counts are known.
-func pushdownLimits(e *classify.Engine, base datastore.Limits, pd datastore.Pushdown) (lim datastore.Limits, original map[string]string) {
-	lim = base
-	lim.Keywords, lim.Patterns, lim.Exact = nil, nil, nil
-	original = map[string]string{}
-	translate := func(p string) (string, bool) {
-		if pd.Regex == datastore.DialectNone {
-			return "", false
-		}
-		t, err := datastore.TranslateRegex(p, pd.Regex)
-		if err != nil {
-			return "", false
-		}
-		original[t] = p
-		return t, true
-	}
-	keywords, patterns := e.Pushdown()
-	if pd.Substring {
-		lim.Keywords = append(slices.Clone(keywords), classify.ChatKeywords()...)
-	}
-	for _, p := range patterns {
-		if t, ok := translate(p); ok {
-			lim.Patterns = append(lim.Patterns, t)
-		}
-	}
-	if pd.Substring && pd.Regex != datastore.DialectNone {
-		lim.Exact = map[string]datastore.Match{}
-		for _, r := range e.Rules() {
-			if len(r.Keywords) == 0 {
-				continue
-			}
-			if t, ok := translate(r.Pattern); ok {
-				lim.Exact[classify.ExactKey(r.ID)] = datastore.Match{Keywords: r.Keywords, Pattern: t}
-			}
-		}
-	}
-	return lim, original
 }
 
 // renameCounts gives counts of translated patterns back the rules' own

@@ -360,43 +360,10 @@ func (r *run) testAuth(t *testing.T) {
 
 // scanLimits are what the scanner asks of a Sample: the default engine's
 // keywords and patterns, translated into the session's dialect, only as
-// far as the session declares it can run them.
-func scanLimits(pd datastore.Pushdown, timeout time.Duration) (datastore.Limits, int) {
-	e := classify.Default()
-	lim := datastore.Limits{Rows: 3, Random: 5, Bytes: 8 << 20, Timeout: timeout}
-	keywords, patterns := e.Pushdown()
-	refused := 0
-	translate := func(p string) (string, bool) {
-		if pd.Regex == datastore.DialectNone {
-			return "", false
-		}
-		out, err := datastore.TranslateRegex(p, pd.Regex)
-		if err != nil {
-			refused++
-			return "", false
-		}
-		return out, true
-	}
-	if pd.Substring {
-		lim.Keywords = append(slices.Clone(keywords), classify.ChatKeywords()...)
-	}
-	for _, p := range patterns {
-		if out, ok := translate(p); ok {
-			lim.Patterns = append(lim.Patterns, out)
-		}
-	}
-	if pd.Substring && pd.Regex != datastore.DialectNone {
-		lim.Exact = map[string]datastore.Match{}
-		for _, rule := range e.Rules() {
-			if len(rule.Keywords) == 0 {
-				continue
-			}
-			if out, ok := translate(rule.Pattern); ok {
-				lim.Exact[classify.ExactKey(rule.ID)] = datastore.Match{Keywords: rule.Keywords, Pattern: out}
-			}
-		}
-	}
-	return lim, refused
+// far as the session declares it can run them (classify.Engine.Limits).
+func scanLimits(pd datastore.Pushdown, timeout time.Duration) datastore.Limits {
+	lim, _ := classify.Default().Limits(datastore.Limits{Rows: 3, Random: 5, Bytes: 8 << 20, Timeout: timeout}, pd)
+	return lim
 }
 
 // userTables are the tables the scanner samples: outside system
@@ -450,7 +417,7 @@ func (r *run) testAssessment(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Inventory = %v", err)
 		}
-		lim, _ := scanLimits(sess.Pushdown(), r.Timeout)
+		lim := scanLimits(sess.Pushdown(), r.Timeout)
 		tables := userTables(inv)
 		if len(tables) == 0 {
 			t.Errorf("the inventory of %s lists no user table to sample", r.Open)
@@ -505,7 +472,7 @@ func (r *run) testLimits(t *testing.T) {
 	ctx := context.Background()
 	sess := r.open(t)
 	pd := sess.Pushdown()
-	scan, _ := scanLimits(pd, r.Timeout)
+	scan := scanLimits(pd, r.Timeout)
 	scan.Rows, scan.Random, scan.Bytes = 2, 3, 64<<10
 	common := datastore.Limits{Rows: 2, Random: 3, Bytes: 64 << 10, Timeout: r.Timeout}
 	many := datastore.Limits{Rows: 100000, Random: 100000, Bytes: 64 << 10, Timeout: r.Timeout}
@@ -558,7 +525,7 @@ func (r *run) testExpired(t *testing.T) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
-	lim, _ := scanLimits(sess.Pushdown(), r.Timeout)
+	lim := scanLimits(sess.Pushdown(), r.Timeout)
 	for _, c := range []struct {
 		name string
 		call func() error
@@ -588,7 +555,7 @@ func (r *run) testHostile(t *testing.T) {
 	}
 	ctx := context.Background()
 	sess := r.open(t)
-	lim, _ := scanLimits(sess.Pushdown(), r.Timeout)
+	lim := scanLimits(sess.Pushdown(), r.Timeout)
 	byName := map[string]datastore.Table{}
 	for _, db := range r.inv.Databases {
 		for _, tb := range db.Tables {
