@@ -89,16 +89,32 @@ func (s MariaDBServer) start(ctx context.Context, logf Logf) error {
 		if err != nil {
 			return err
 		}
-		os.RemoveAll(s.data())
-		if err := chownTree(s.dir(), "mysql"); err != nil {
-			return err
+		// The whole output is kept: a failed bootstrap says why only in
+		// its middle. One failure is tried again on a fresh directory (seen
+		// once on a machine busy seeding every other server at once).
+		logFile := filepath.Join(s.dir(), "install.log")
+		for try := 0; try < 2; try++ {
+			os.RemoveAll(s.data())
+			if err := chownTree(s.dir(), "mysql"); err != nil {
+				return err
+			}
+			// --no-defaults first: /etc/mysql/my.cnf would otherwise apply.
+			// The default root@localhost authenticates by unix_socket only.
+			cmd := exec.CommandContext(ctx, install, "--no-defaults", "--user=mysql", "--datadir="+s.data(),
+				"--skip-test-db", "--innodb-log-file-size=8M", "--innodb-buffer-pool-size=32M")
+			var out []byte
+			out, err = cmd.CombinedOutput()
+			os.WriteFile(logFile, out, 0o644)
+			if err == nil {
+				break
+			}
+			err = fmt.Errorf("mariadb-install-db --datadir=%s: %w (all of its output: %s): %s", s.data(), err, logFile, lastLines(out, 8))
+			if ctx.Err() != nil {
+				break
+			}
 		}
-		// --no-defaults first: /etc/mysql/my.cnf would otherwise apply.
-		// The default root@localhost authenticates by unix_socket only.
-		cmd := exec.CommandContext(ctx, install, "--no-defaults", "--user=mysql", "--datadir="+s.data(),
-			"--skip-test-db", "--innodb-log-file-size=8M", "--innodb-buffer-pool-size=32M")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("mariadb-install-db --datadir=%s: %w: %s", s.data(), err, lastLines(out, 3))
+		if err != nil {
+			return err
 		}
 		if err := os.WriteFile(filepath.Join(s.dir(), "stamp"), []byte(randomStamp()+"\n"), 0o644); err != nil {
 			return err
