@@ -442,7 +442,7 @@ type serverResult struct {
 func (s *scanner) service(ctx context.Context, d datastore.Driver, svc *datastore.Service) assess.Severity {
 	start := time.Now()
 	f := &assess.Finding{
-		Host: svc.Endpoint.Host, IP: svc.Endpoint.IP.String(), Port: svc.Endpoint.Port,
+		Host: svc.Endpoint.Host, IP: findingIP(svc.Endpoint), Port: svc.Endpoint.Port,
 		Engine: svc.Engine, Protocol: svc.Protocol, TLS: svc.TLS, Version: svc.Version,
 		Timezone: svc.Timezone, DisplayName: svc.DisplayName, Auth: svc.Auth, AuthCode: svc.AuthCode,
 		TLSCert: svc.Cert, Notes: svc.Notes,
@@ -637,4 +637,13 @@ func renameCounts(counts map[string]int64, original map[string]string) map[strin
 		out[k] = n
 	}
 	return out
+}
+
+// findingIP is the address a finding names: with its zone, for a
+// link-local IPv6 address, since without it the address reaches nothing.
+func findingIP(ep datastore.Endpoint) string {
+	if ep.Zone != "" {
+		return ep.IP.String() + "%" + ep.Zone
+	}
+	return ep.IP.String()
 }

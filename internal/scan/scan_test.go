@@ -400,3 +400,15 @@ func TestRunTellsConnectErrors(t *testing.T) {
 		}
 	}
 }
+
+// A finding on a link-local IPv6 address keeps its zone: the address alone
+// reaches nothing.
+func TestFindingIPKeepsZone(t *testing.T) {
+	ep := datastore.Endpoint{IP: net.ParseIP("fe80::1"), Zone: "eth0", Port: 5432}
+	if got := findingIP(ep); got != "fe80::1%eth0" {
+		t.Errorf("findingIP(%v) = %q, want fe80::1%%eth0", ep, got)
+	}
+	if got := findingIP(datastore.Endpoint{IP: net.ParseIP("127.0.0.2")}); got != "127.0.0.2" {
+		t.Errorf("findingIP(127.0.0.2) = %q", got)
+	}
+}
