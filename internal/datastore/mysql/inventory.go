@@ -149,8 +149,11 @@ func (s *Session) inventory(ctx context.Context) (datastore.Inventory, error) {
 				break
 			}
 			for _, r := range res.Rows {
+				if len(r) != 4 {
+					continue
+				}
 				t := where[key{r[0], r[1]}]
-				if len(r) != 4 || t == nil || !localEngine(t.Engine) {
+				if t == nil || !localEngine(t.Engine) {
 					continue
 				}
 				t.Rows, t.Bytes = atoi(r[2]), atoi(r[3])

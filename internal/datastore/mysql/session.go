@@ -113,6 +113,9 @@ func (s *Session) ServerID(ctx context.Context) (datastore.ServerID, error) {
 	if err != nil {
 		return datastore.ServerID{}, fmt.Errorf("%s: the server's identity: %w", s.svc.Endpoint, err)
 	}
+	if len(row) != 2 {
+		return datastore.ServerID{}, fmt.Errorf("%s: the server's identity: an answer of %d columns, want 2", s.svc.Endpoint, len(row))
+	}
 	id := datastore.ServerID{Engine: "mysql", Key: s.svc.Endpoint.IP.String() + "|" + row[0]}
 	if up, err := strconv.ParseInt(strings.TrimSpace(row[1]), 10, 64); err == nil && up >= 0 && up < 100*365*86400 {
 		id.Started = time.Now().Add(-time.Duration(up) * time.Second).Truncate(time.Second)

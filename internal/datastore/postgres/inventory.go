@@ -102,7 +102,11 @@ func (s *session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 func (s *session) listTables(ctx context.Context, db *datastore.Database, inv *datastore.Inventory) error {
 	q := fmt.Sprintf(`SELECT n.nspname::text, c.relname::text, c.relkind::text, c.reltuples::bigint::text, coalesce(st.n_live_tup, -1)::text,
   CASE WHEN c.relkind IN ('r', 'p', 'm') THEN pg_total_relation_size(c.oid)::text ELSE '-1' END,
-  has_table_privilege(c.oid, 'SELECT')::text, coalesce(w.fdwname, am.amname, '')::text, (%s)::text
+  has_table_privilege(c.oid, 'SELECT')::text, coalesce(w.fdwname, am.amname, '')::text, (%s)::text,
+  (c.relkind IN ('r', 'p') AND EXISTS (WITH RECURSIVE d(oid) AS (
+     SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = c.oid
+     UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
+   SELECT FROM d JOIN pg_class fc ON fc.oid = d.oid WHERE fc.relkind = 'f'))::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid
   LEFT JOIN pg_am am ON am.oid = c.relam
@@ -129,7 +133,7 @@ ORDER BY 9, n.nspname, c.relname LIMIT %d`, systemSchemaPattern, maxTables+1)
 	type key struct{ schema, name string }
 	index := map[key]int{}
 	for _, r := range rows {
-		if len(r) != 9 {
+		if len(r) != 10 {
 			continue
 		}
 		db.TableCount++
@@ -148,6 +152,12 @@ ORDER BY 9, n.nspname, c.relname LIMIT %d`, systemSchemaPattern, maxTables+1)
 		if r[6] != "true" {
 			s.unreadable[tableKey(db.Name, t.Path, t.Name)] = true
 			t.Truncation = append(t.Truncation, fmt.Sprintf("listed, not readable: SELECT is not granted to %q", s.svc.User))
+		}
+		if r[9] == "true" {
+			// Reading a parent reads its partitions and children, and a
+			// foreign one makes the server connect elsewhere.
+			s.unreadable[tableKey(db.Name, t.Path, t.Name)] = true
+			t.Truncation = append(t.Truncation, "named, never read: some of its partitions or children are foreign tables (reading it makes the server connect elsewhere)")
 		}
 		if r[2] == "f" {
 			t.Truncation = append(t.Truncation, "a foreign table: named, never read (reading it makes the server connect elsewhere)")
@@ -214,10 +224,11 @@ func (s *session) countRows(ctx context.Context, inv *datastore.Inventory, table
 			t.Rows, t.RowsExact = n, true
 			continue
 		}
-		if t.Rows >= 0 {
+		if t.Rows > exactCountRows {
 			continue
 		}
-		// More than exactCountRows and no estimate (never analysed, no
+		// More than exactCountRows and no estimate, or a stale one below
+		// what was just counted (a bulk load before ANALYZE: reltuples 0) (never analysed, no
 		// statistics): count a sample of its pages.
 		s.perTable++
 		res, err = s.q(ctx, t.Database, fmt.Sprintf("SELECT (count(*) * %d)::text FROM %s TABLESAMPLE SYSTEM (%d)", 100/estimatePercent, from, estimatePercent), 2, 4096)

@@ -14,10 +14,10 @@ import (
 // function's EXECUTE grant is read, never the function run. Functions and
 // extensions that may be absent are looked up by name first, so a missing
 // one reads as false, not as an error.
-const privilegeQuery = `SELECT r.rolsuper::text, r.rolcreaterole::text, r.rolcreatedb::text, r.rolreplication::text, r.rolbypassrls::text,
-  (CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_read_server_files') THEN pg_has_role(current_user, 'pg_read_server_files', 'USAGE') ELSE false END)::text,
-  (CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_write_server_files') THEN pg_has_role(current_user, 'pg_write_server_files', 'USAGE') ELSE false END)::text,
-  (CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_execute_server_program') THEN pg_has_role(current_user, 'pg_execute_server_program', 'USAGE') ELSE false END)::text,
+const privilegeQuery = `SELECT (r.rolsuper OR EXISTS (SELECT FROM pg_roles s WHERE s.rolsuper AND s.oid <> r.oid AND pg_has_role(current_user, s.oid, 'MEMBER')))::text, r.rolcreaterole::text, r.rolcreatedb::text, r.rolreplication::text, r.rolbypassrls::text,
+  (CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_read_server_files') THEN pg_has_role(current_user, 'pg_read_server_files', 'MEMBER') ELSE false END)::text,
+  (CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_write_server_files') THEN pg_has_role(current_user, 'pg_write_server_files', 'MEMBER') ELSE false END)::text,
+  (CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = 'pg_execute_server_program') THEN pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER') ELSE false END)::text,
   (SELECT coalesce(bool_or(has_function_privilege(p.oid, 'EXECUTE')), false) FROM pg_proc p
      WHERE p.proname IN ('pg_read_file', 'pg_read_binary_file', 'lo_import') AND p.pronamespace = 'pg_catalog'::regnamespace)::text,
   (SELECT coalesce(string_agg(n.nspname, ',' ORDER BY n.nspname), '') FROM pg_namespace n
@@ -63,10 +63,12 @@ func (s *session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 		}
 	}
 	p.Capabilities = caps
-	// Read-only: no write capability granted, and every one settled.
+	// Read-only: nothing that changes the server granted (writes, and
+	// running programs or administering roles, which change it too), and
+	// every such capability settled.
 	p.Readonly = datastore.Yes
 	for _, c := range caps {
-		if c.Impact != datastore.ImpactWrite && c.ID != "superuser" {
+		if c.Impact != datastore.ImpactWrite && c.Impact != datastore.ImpactRunCode && c.Impact != datastore.ImpactAdminister {
 			continue
 		}
 		switch c.Granted {
@@ -122,19 +124,19 @@ func judge(row []string) []datastore.Capability {
 	caps := []datastore.Capability{
 		{ID: "superuser", Granted: super, Impact: datastore.ImpactRunCode,
 			Summary:     "superuser: COPY … TO/FROM PROGRAM runs commands on the server, and every file and table is readable",
-			Evidence:    ev("pg_roles.rolsuper of the current user"),
+			Evidence:    ev("pg_roles.rolsuper of the current user, or membership of a superuser role (SET ROLE)"),
 			Remediation: "ALTER ROLE <user> NOSUPERUSER; connect applications as a role with only the grants they need"},
 		{ID: "pg_execute_server_program", Granted: or(super, t(7)), Impact: datastore.ImpactRunCode,
 			Summary:     "member of pg_execute_server_program: COPY … TO/FROM PROGRAM runs commands on the server",
-			Evidence:    "pg_has_role(current_user, 'pg_execute_server_program', 'USAGE')",
+			Evidence:    "pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER')",
 			Remediation: "REVOKE pg_execute_server_program FROM <user>"},
 		{ID: "pg_read_server_files", Granted: or(super, t(5), t(8)), Impact: datastore.ImpactReadFiles,
 			Summary:     "the server's own files can be read (COPY … FROM a file, pg_read_file(), lo_import())",
-			Evidence:    "pg_has_role(current_user, 'pg_read_server_files', 'USAGE'), EXECUTE on pg_read_file/pg_read_binary_file/lo_import",
+			Evidence:    "pg_has_role(current_user, 'pg_read_server_files', 'MEMBER'), EXECUTE on pg_read_file/pg_read_binary_file/lo_import",
 			Remediation: "REVOKE pg_read_server_files FROM <user>; REVOKE EXECUTE ON FUNCTION pg_read_file(text) FROM <user>"},
 		{ID: "pg_write_server_files", Granted: or(super, t(6)), Impact: datastore.ImpactWrite,
 			Summary:     "files can be written on the server (COPY … TO a file)",
-			Evidence:    "pg_has_role(current_user, 'pg_write_server_files', 'USAGE')",
+			Evidence:    "pg_has_role(current_user, 'pg_write_server_files', 'MEMBER')",
 			Remediation: "REVOKE pg_write_server_files FROM <user>"},
 		{ID: "create", Granted: or(super, createSchema, t(10)), Impact: datastore.ImpactWrite,
 			Summary:     "tables can be created (CREATE on a schema or on the database)",

@@ -124,7 +124,7 @@ func (sp *sampler) source(cols []datastore.Column) string {
 	from := qualified(sp.t)
 	if sp.t.Rows > scanRows {
 		pct := float64(scanRows) * 100 / float64(sp.t.Rows)
-		from += fmt.Sprintf(" TABLESAMPLE SYSTEM (%s) REPEATABLE (42)", strconv.FormatFloat(pct, 'f', 4, 64))
+		from += fmt.Sprintf(" TABLESAMPLE SYSTEM (%s) REPEATABLE (42)", samplePercent(pct))
 		sp.sampled = true
 	} else if sp.t.Rows < 0 {
 		sp.out.Truncation = append(sp.out.Truncation, fmt.Sprintf("searched at most the first %d rows (the table's size is unknown)", scanRows))
@@ -366,8 +366,11 @@ func (sp *sampler) fetch(ctx context.Context, keys []string, cond, heads string)
 	}
 	got := map[int64]int{}
 	for _, r := range res.rows {
+		if len(r) != 1+len(sp.out.Columns) { // a peer's row may not match its own header
+			continue
+		}
 		i := atoi(r[0])
-		if len(r) != 1+len(sp.out.Columns) || i < 1 || i > int64(len(keys)) || got[i] >= sp.perKey {
+		if i < 1 || i > int64(len(keys)) || got[i] >= sp.perKey {
 			continue
 		}
 		got[i]++
@@ -418,7 +421,7 @@ func (sp *sampler) random(ctx context.Context, n int) error {
 	from := qualified(sp.t)
 	if sp.t.Rows > randomPool {
 		pct := float64(randomPool) * 100 / float64(sp.t.Rows)
-		from += fmt.Sprintf(" TABLESAMPLE SYSTEM (%s)", strconv.FormatFloat(pct, 'f', 4, 64))
+		from += fmt.Sprintf(" TABLESAMPLE SYSTEM (%s)", samplePercent(pct))
 	}
 	cols := make([]string, len(sp.out.Columns))
 	for i, c := range sp.out.Columns {
@@ -439,3 +442,11 @@ func (sp *sampler) random(ctx context.Context, n int) error {
 	}
 	return nil
 }
+
+// samplePercent writes a TABLESAMPLE percentage: in full precision, so a
+// table of billions of rows (or a hostile estimate) is not sampled at
+// "0.0000" percent, which reads nothing; at least 1e-6 percent.
+func samplePercent(pct float64) string {
+	return strconv.FormatFloat(min(max(pct, 1e-6), 100), 'f', -1, 64)
+}
+
