@@ -258,7 +258,21 @@ func (s *Session) connect(ctx context.Context) error {
 		limit = fmt.Sprintf("SET SESSION max_statement_time = %.3f", s.timeout.Seconds())
 	}
 	for _, q := range []string{"SET NAMES utf8mb4", "SET SESSION TRANSACTION READ ONLY", limit} {
-		if _, err := s.q(ctx, q, 1, 4096); err != nil {
+		_, err := s.q(ctx, q, 1, 4096)
+		var se *ServerError
+		switch {
+		case err == nil:
+		case q == limit && errors.As(err, &se) && se.Code == 1193:
+			// No such variable before MySQL 5.7.8 and MariaDB 10.1, which
+			// many exposed servers run: every query keeps our own deadline.
+			s.noServerLimit = true
+		case q == "SET NAMES utf8mb4" && errors.As(err, &se) && se.Code == 1115:
+			// No utf8mb4 before MySQL 5.5.3.
+			if _, err := s.q(ctx, "SET NAMES utf8", 1, 4096); err != nil {
+				s.Close()
+				return fmt.Errorf("%s: SET NAMES utf8: %w", s.svc.Endpoint, err)
+			}
+		default:
 			s.Close()
 			return fmt.Errorf("%s: %s: %w", s.svc.Endpoint, q, err)
 		}

@@ -156,6 +156,9 @@ func (s *Session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 		}
 	}
 	p.Evidence = append(p.Evidence, fmt.Sprintf("%d SHOW GRANTS lines read, %d roles followed", len(lines), len(seen)))
+	if s.noServerLimit {
+		p.Evidence = append(p.Evidence, "the server has no statement time limit (max_statement_time, max_execution_time): leakhound's own deadlines alone bound its queries")
+	}
 	sfp, sfpNull, sfpErr := "", false, error(nil)
 	row, nulls, err := s.one(ctx, "SELECT @@secure_file_priv")
 	if err != nil {

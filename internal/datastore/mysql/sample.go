@@ -257,7 +257,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 // MariaDB's SET STATEMENT … FOR, MySQL's MAX_EXECUTION_TIME hint (which
 // MySQL reads only in a statement's first SELECT).
 func (s *Session) limited(q string, d time.Duration) string {
-	if d <= 0 || d >= s.timeout {
+	if d <= 0 || d >= s.timeout || s.noServerLimit {
 		return q
 	}
 	if s.mariadb {

@@ -23,6 +23,9 @@ type Session struct {
 	// Of mem, what the returned inventory and the last Sample's rows hold.
 	invHeld, rowsHeld int64
 	sampled           int // tables sampled, against maxSampledTables
+	// noServerLimit: the server knows no statement time limit (MySQL
+	// before 5.7.8, MariaDB before 10.1); only our deadlines bound queries.
+	noServerLimit bool
 }
 
 // trace prints every query with its time and size to standard error

@@ -226,3 +226,48 @@ func TestSampleSkipsRemoteAndViews(t *testing.T) {
 		t.Errorf("%d statements sent for tables that must not be read", selects)
 	}
 }
+
+// A server too old for a statement time limit (MySQL before 5.7.8 answers
+// 1193, unknown system variable) is still assessed, under our own
+// deadlines, and the evidence says so.
+func TestOpenWithoutServerTimeLimit(t *testing.T) {
+	old := greetingPacket("5.6.51", mysqlCaps, "mysql_native_password")
+	var mu sync.Mutex
+	var seen []string
+	f := startFake(t, func(f *fakeServer, c *fakeConn) {
+		c.write(0, old)
+		if !f.acceptLogin(c) {
+			return
+		}
+		serveQueries(c, func(sql string, c *fakeConn) bool {
+			mu.Lock()
+			seen = append(seen, sql)
+			mu.Unlock()
+			switch {
+			case strings.Contains(sql, "max_execution_time"):
+				c.write(1, errPacket(1193, "HY000", "Unknown system variable 'max_execution_time'"))
+			case strings.HasPrefix(sql, "SHOW GRANTS"):
+				c.writeResult([]string{"Grants"}, [][]*string{{str("GRANT SELECT ON *.* TO `root`@`%`")}})
+			case sql == "SELECT @@secure_file_priv":
+				c.writeResult([]string{"@@secure_file_priv"}, [][]*string{{nil}})
+			default:
+				return false
+			}
+			return true
+		})
+	})
+	s := openFake(t, f)
+	if !s.noServerLimit {
+		t.Error("Open on a server without max_execution_time: noServerLimit = false, want true")
+	}
+	if q := s.limited("SELECT 1", time.Millisecond); q != "SELECT 1" {
+		t.Errorf("limited on a server without a time limit = %q, want the query unchanged", q)
+	}
+	p, err := s.Privileges(context.Background())
+	if err != nil {
+		t.Fatalf("Privileges = %v", err)
+	}
+	if !strings.Contains(strings.Join(p.Evidence, "\n"), "no statement time limit") {
+		t.Errorf("Privileges evidence = %q, want it to say the server has no time limit", p.Evidence)
+	}
+}
