@@ -160,6 +160,9 @@ func Run(ctx context.Context, cfg Config, targets iter.Seq2[target.Target, error
 		s.cfg.MaxMemory = 1 << 30
 	}
 	s.sessions = make(chan struct{}, max(1, s.cfg.MaxMemory/datastore.SessionMemory))
+	if s.cfg.Note == nil {
+		s.cfg.Note = func(string) {}
+	}
 	if j := s.cfg.Journal; j != nil {
 		for name, n := range j.Found() {
 			sev, err := assess.ParseSeverity(name)
@@ -172,9 +175,6 @@ func Run(ctx context.Context, cfg Config, targets iter.Seq2[target.Target, error
 		if j.Legacy {
 			s.cfg.Note("the resume file was begun by an older leakhound, which did not record what its runs found: the exit status counts findings from this run on")
 		}
-	}
-	if s.cfg.Note == nil {
-		s.cfg.Note = func(string) {}
 	}
 	if s.cfg.Progress == nil {
 		s.cfg.Progress = new(Progress)
@@ -229,8 +229,19 @@ func Run(ctx context.Context, cfg Config, targets iter.Seq2[target.Target, error
 				if cfg.OpenPort != nil {
 					cfg.OpenPort(j.Endpoint)
 				}
-				found := s.endpoint(ctx, j.Endpoint)
-				s.finishFound(j, ctx.Err() == nil, found)
+				switch found := s.endpoint(ctx, j.Endpoint); {
+				case found != nil:
+					// Written out, even if cut short: recorded, so that a
+					// resumed scan neither repeats it nor forgets its
+					// severity.
+					s.finishFound(j, true, found)
+				case ctx.Err() == nil:
+					s.finishFound(j, true, nil)
+				default:
+					// Cut short by the interrupt with nothing written:
+					// left undone, below the mark, so that a resumed scan
+					// probes it again.
+				}
 			}
 		}()
 	}
@@ -354,6 +365,9 @@ func (s *scanner) endpoint(ctx context.Context, p target.Endpoint) (found *asses
 	ep := datastore.Endpoint{Host: p.Host, IP: p.IP.AsSlice(), Zone: p.IP.Zone(), Port: p.Port}
 	timeout := s.probeTimeout(p.IP)
 	look := s.cfg.look(ctx, ep, timeout)
+	if ctx.Err() != nil {
+		return nil // interrupted: no driver is asked about a look cut short
+	}
 	if look.Silent {
 		if ctx.Err() == nil {
 			s.tarpitted(p.IP)

@@ -412,3 +412,40 @@ func TestFindingIPKeepsZone(t *testing.T) {
 		t.Errorf("findingIP(127.0.0.2) = %q", got)
 	}
 }
+
+// An interrupt that cuts an open port's look short leaves it undone in the
+// resume file: the resumed scan probes it, and finds what is there.
+func TestRunInterruptedPortIsProbedOnResume(t *testing.T) {
+	resetFake()
+	p := listenAt(t, "127.0.29.1")
+	setFake(t, fmt.Sprintf("127.0.29.1:%d", p), fakeOpen)
+	journal := filepath.Join(t.TempDir(), "resume.log")
+	h := sweep.Header{Seed: 5, Shard: sweep.Shard{I: 1, N: 1}, Ports: fmt.Sprint(p), Exclude: "none"}
+	open := func() *sweep.Journal {
+		j, err := sweep.OpenJournal(journal, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { j.Close() })
+		return j
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := Config{Ports: []int{p}, Seed: 5, Journal: open(), ConnectTimeout: time.Second, Timeout: time.Second,
+		Concurrency: 64, PerHost: 64, ServiceBudget: time.Minute,
+		look: func(ctx context.Context, ep datastore.Endpoint, timeout time.Duration) datastore.FirstLook {
+			cancel() // ^C while the port is being looked at
+			return datastore.FirstLook{Err: context.Canceled}
+		}}
+	var first []*assess.Finding
+	if _, err := Run(ctx, cfg, targets(t, "127.0.29.1"), func(f *assess.Finding) { first = append(first, f) }); err != nil {
+		t.Fatalf("interrupted Run = %v", err)
+	}
+	if len(first) != 0 {
+		t.Fatalf("interrupted run: %d findings, want none", len(first))
+	}
+	sum, findings, _, _ := fakeScan(t, Config{Ports: []int{p}, Seed: 5, Journal: open()}, "127.0.29.1")
+	if len(findings) != 1 || sum.Resumed != 0 {
+		t.Errorf("resumed run: %d findings, %d endpoints resumed as done; want the interrupted port probed again and found", len(findings), sum.Resumed)
+	}
+}
