@@ -41,21 +41,33 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return exitError
 	}
 	out := bufio.NewWriter(stdout)
-	defer out.Flush()
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
+	// A write that fails (a full disk, a closed pipe) ends the command with
+	// an error: findings are never dropped without a word.
+	var writeErr error
+	scanCtx, stopScan := context.WithCancel(ctx)
+	defer stopScan()
 	found, failed := 0, 0
 	emit := func(f classify.Finding) {
-		found++
-		if format == "jsonl" {
-			enc.Encode(f)
+		if writeErr != nil {
 			return
 		}
-		v := ""
-		if f.Validated {
-			v = "  validated"
+		found++
+		var err error
+		if format == "jsonl" {
+			err = enc.Encode(f)
+		} else {
+			v := ""
+			if f.Validated {
+				v = "  validated"
+			}
+			_, err = fmt.Fprintf(out, "%s:%d:%d-%d  %s/%s  %s  %s%s\n", report.Safe(f.Path), f.Line, f.Start, f.End, f.Category, f.Kind, f.Rule, report.Safe(f.Redacted), v)
 		}
-		fmt.Fprintf(out, "%s:%d:%d-%d  %s/%s  %s  %s%s\n", report.Safe(f.Path), f.Line, f.Start, f.End, f.Category, f.Kind, f.Rule, report.Safe(f.Redacted), v)
+		if err != nil {
+			writeErr = err
+			stopScan()
+		}
 	}
 	warn := func(err error) {
 		failed++
@@ -63,18 +75,25 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	e := classify.Default().WithKey(key)
 	for _, p := range paths {
-		if ctx.Err() != nil {
+		if scanCtx.Err() != nil {
 			break
 		}
 		var err error
 		if p == "-" {
-			err = e.ScanReader(ctx, interruptible(ctx, stdin), "-", emit)
+			err = e.ScanReader(scanCtx, interruptible(scanCtx, stdin), "-", emit)
 		} else {
-			err = e.ScanPath(ctx, p, emit, warn)
+			err = e.ScanPath(scanCtx, p, emit, warn)
 		}
-		if err != nil && ctx.Err() == nil {
+		if err != nil && scanCtx.Err() == nil {
 			warn(err)
 		}
+	}
+	if err := out.Flush(); err != nil && writeErr == nil {
+		writeErr = err
+	}
+	if writeErr != nil {
+		fmt.Fprintf(stderr, "leakhound: writing detections: %v\n", writeErr)
+		return exitError
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintf(stderr, "leakhound: interrupted: what was found so far is written, the rest was not read\n")

@@ -134,3 +134,22 @@ func TestClassifyStdinStopsOnSignal(t *testing.T) {
 		})
 	}
 }
+
+// failingWriter fails every write, as a full disk or a closed pipe does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// Detections that cannot be written end the command with an error, not
+// with "something detected" and nothing written.
+func TestClassifyWriteErrorIsAnError(t *testing.T) {
+	for _, format := range []string{"jsonl", "text"} {
+		var errOut bytes.Buffer
+		in := strings.Repeat("contact zhang.wei88@163.com\n", 5000)
+		code := runClassify(context.Background(), []string{"-f", format, "--fingerprint-key", strings.Repeat("ab", 32), "-"},
+			strings.NewReader(in), failingWriter{}, &errOut)
+		if code != exitError || !strings.Contains(errOut.String(), "no space left on device") {
+			t.Errorf("classify -f %s to a failing writer = exit %d, stderr %q; want exit %d naming the write error", format, code, errOut.String(), exitError)
+		}
+	}
+}
