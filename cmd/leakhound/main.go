@@ -252,11 +252,20 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	out := stdout
 	isTTY := isTerminal(stdout)
-	// Files written must not be the resume file, nor each other, by any
-	// name (a symlink, a hard link): appending findings to the journal
-	// would corrupt it. Opening appends or truncates nothing yet when
-	// resuming, and the journal is already open, so this sees it.
+	// Files written must not be the resume file, a file read (the target
+	// list, the exclusions, the wordlist), nor each other, by any name (a
+	// symlink, a hard link): appending findings to the journal would
+	// corrupt it, and -o targets.txt would empty the list it reads. An
+	// output is truncated only once it is known to be none of them.
 	written := map[string]os.FileInfo{}
+	for flag, path := range map[string]string{"-l": list, "--exclude-file": excludeFile, "-w": wordlist} {
+		if path == "" || path == "-" {
+			continue
+		}
+		if st, err := os.Stat(path); err == nil {
+			written[flag] = st
+		}
+	}
 	if cfg.Journal != nil {
 		st, err := cfg.Journal.Stat()
 		if err != nil {
@@ -272,6 +281,9 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer file.Close()
 		if other := sameFileAs(file, written); other != "" {
 			return fail("-o %s is the file of %s: name another", output, other)
+		}
+		if err := startOutput(file, resumeFile); err != nil {
+			return fail("-o: %v", err)
 		}
 		if st, err := file.Stat(); err == nil {
 			written["-o"] = st
@@ -297,6 +309,9 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer f.Close()
 		if other := sameFileAs(f, written); other != "" {
 			return fail("--open %s is the file of %s: name another", openFile, other)
+		}
+		if err := startOutput(f, resumeFile); err != nil {
+			return fail("--open: %v", err)
 		}
 		var mu sync.Mutex
 		cfg.OpenPort = func(e target.Endpoint) {
@@ -387,7 +402,15 @@ func outputMode(resume string) int {
 	if resume != "" {
 		return os.O_APPEND
 	}
-	return os.O_TRUNC
+	return 0 // truncated by startOutput, once known to be no other file
+}
+
+// startOutput empties an output file, unless resuming (outputMode).
+func startOutput(f *os.File, resume string) error {
+	if resume != "" {
+		return nil
+	}
+	return f.Truncate(0)
 }
 
 // drawProgress redraws the progress line four times a second until stopped.

@@ -64,3 +64,35 @@ func TestScanRefusesResumeFilesThatCannotHoldState(t *testing.T) {
 		})
 	}
 }
+
+// -o and --open naming a file the scan reads (the target list, the
+// exclusions) once emptied it before it was read: the scan saw no
+// targets and exited 0, and the list was gone.
+func TestScanRefusesToWriteOverWhatItReads(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "targets.txt")
+	ex := filepath.Join(dir, "exclude.txt")
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"output is the target list", []string{"-l", list, "-o", list}, "is the file of -l"},
+		{"open is the exclusions", []string{"127.0.29.1", "--exclude-file", ex, "--open", ex}, "is the file of --exclude-file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			os.WriteFile(list, []byte("127.0.29.1\n127.0.29.2\n"), 0o644)
+			os.WriteFile(ex, []byte("127.0.29.9\n"), 0o644)
+			code, _, stderr := scanCLI(t, append([]string{"-p", "1", "--no-brute"}, tt.args...)...)
+			if code != exitError || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, standard error %q; want %d and an error containing %q", code, stderr, exitError, tt.want)
+			}
+			if b, _ := os.ReadFile(list); string(b) != "127.0.29.1\n127.0.29.2\n" {
+				t.Errorf("the target list is now %q", b)
+			}
+			if b, _ := os.ReadFile(ex); string(b) != "127.0.29.9\n" {
+				t.Errorf("the exclusions are now %q", b)
+			}
+		})
+	}
+}
