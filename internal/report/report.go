@@ -259,7 +259,7 @@ func (t *textWriter) Write(f *assess.Finding) error {
 	if len(f.Remediation) > 0 {
 		b.WriteString("  fix:\n")
 		for _, r := range f.Remediation {
-			fmt.Fprintf(&b, "    - %s\n", Safe(r))
+			fmt.Fprintf(&b, "    - %s\n", clip(r, 2*lineWidth)) // advice may quote a server's names
 		}
 	}
 	for _, e := range f.Errors {
@@ -338,7 +338,7 @@ func writeTables(b *strings.Builder, inv *datastore.Inventory) {
 	for _, db := range inv.Databases {
 		for _, t := range db.Tables {
 			for _, why := range t.Truncation {
-				fmt.Fprintf(b, "  incomplete: %s: %s\n", Safe(qualified(db, t)), Safe(why))
+				fmt.Fprintf(b, "  incomplete: %s: %s\n", clip(qualified(db, t), lineWidth), clip(why, 2*lineWidth))
 			}
 		}
 	}

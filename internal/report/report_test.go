@@ -122,7 +122,9 @@ func TestReportsOfAHugeNameStaySmall(t *testing.T) {
 	for i := range 1000 {
 		db.Tables = append(db.Tables, datastore.Table{Name: fmt.Sprintf("t%d", i), Engine: "MergeTree", Rows: 1, Bytes: 1, Classes: []string{"pii"}})
 	}
-	db.Tables = append(db.Tables, datastore.Table{Name: long, Engine: long, Rows: 1, Bytes: 1, Leaks: map[string]int64{"email": 1}})
+	db.Tables = append(db.Tables, datastore.Table{Name: long, Engine: long, Rows: 1, Bytes: 1, Leaks: map[string]int64{"email": 1},
+		Truncation: []string{"sample cut in " + long}})
+	f.Remediation = append(f.Remediation, "REVOKE ALL ON "+long)
 	for i := range 50 {
 		f.Detections = append(f.Detections, assess.Detection{Category: "pii", Kind: fmt.Sprintf("k%d", i), Rule: "r",
 			Location: assess.Location{Database: "default", Table: long, Column: "c"}, Redacted: "a…b", Fingerprint: strings.Repeat("b", 64)})
