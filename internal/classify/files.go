@@ -105,11 +105,31 @@ func (e *Engine) ScanReader(ctx context.Context, r io.Reader, path string, fn fu
 			}
 		} else {
 			var found []Finding
+			gaveUp := false
 			for batch := range c.found {
+				if gaveUp {
+					for _, f := range batch {
+						fn(f)
+					}
+					continue
+				}
 				found = append(found, batch...)
+				if len(found) > maxPEMHeld {
+					// A chunk this dense in findings is not held whole
+					// for its key blocks: they are not put together (a
+					// key on one line, with \n escapes, is still found).
+					var held []Finding
+					keys.abandon(&held)
+					for _, f := range append(held, found...) {
+						fn(f)
+					}
+					found, gaveUp = nil, true
+				}
 			}
-			for _, f := range keys.chunk(c, found) {
-				fn(f)
+			if !gaveUp {
+				for _, f := range keys.chunk(c, found) {
+					fn(f)
+				}
 			}
 		}
 		free <- c.data[:0]
@@ -117,6 +137,11 @@ func (e *Engine) ScanReader(ctx context.Context, r io.Reader, path string, fn fu
 	keys.flush(fn)
 	return <-readErr
 }
+
+// maxPEMHeld bounds the findings of one chunk held back while its key
+// blocks are put together: what a hostile file dense with findings can
+// make a chunk hold.
+var maxPEMHeld = 16384 // a variable so that tests can lower it
 
 // split reads r into chunks that end at line ends, or inside a line
 // longer than maxLine, and sends each to inOrder and todo.

@@ -393,3 +393,31 @@ func BenchmarkPEMPass(b *testing.B) {
 		p.chunk(c, nil)
 	}
 }
+
+// A chunk that may hold a key block is gathered whole, but only up to
+// maxPEMHeld findings: past that its findings flow on, every one, in
+// order, and the block is given up.
+func TestPEMGatherIsBounded(t *testing.T) {
+	old := maxPEMHeld
+	maxPEMHeld = 100
+	defer func() { maxPEMHeld = old }()
+	var b strings.Builder
+	b.WriteString("-----BEGIN PRIVATE KEY-----\n")
+	const emails = 3000
+	for i := range emails {
+		fmt.Fprintf(&b, "user%d.wang@163.com\n", i)
+	}
+	e := Default().WithKey(testKey(t))
+	var got []Finding
+	if err := e.ScanReader(context.Background(), strings.NewReader(b.String()), "dense", func(f Finding) { got = append(got, f) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != emails {
+		t.Fatalf("%d findings, want %d: every email past the gathering cap must still be reported", len(got), emails)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].Line <= got[i-1].Line {
+			t.Fatalf("finding %d on line %d after one on line %d: out of order", i, got[i].Line, got[i-1].Line)
+		}
+	}
+}
