@@ -446,7 +446,8 @@ func ownsPort(d datastore.Driver, port int) bool {
 type serverResult struct {
 	id         datastore.ServerID
 	done       chan struct{}
-	first      string // endpoint that measured the server
+	deadline   time.Time // when the endpoint measuring it runs out of budget
+	first      string    // endpoint that measured the server
 	inventory  *datastore.Inventory
 	detections []assess.Detection
 	stats      assess.Stats
@@ -491,11 +492,13 @@ func (s *scanner) openSession(ctx context.Context, d datastore.Driver, svc *data
 	// time starts.
 	select {
 	case s.sessions <- struct{}{}:
-		defer func() { <-s.sessions }()
 	case <-ctx.Done():
 		f.Errors = append(f.Errors, "not assessed: the scan was interrupted")
 		return nil
 	}
+	release := sync.OnceFunc(func() { <-s.sessions })
+	defer release()
+	scanCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ServiceBudget)
 	defer cancel()
 	sess, err := d.Open(ctx, svc, s.cfg.Timeout)
@@ -504,7 +507,8 @@ func (s *scanner) openSession(ctx context.Context, d datastore.Driver, svc *data
 		s.cfg.Warn(err)
 		return nil
 	}
-	defer sess.Close()
+	closeSess := sync.OnceFunc(func() { sess.Close() })
+	defer closeSess()
 	fail := func(what string, err error) {
 		e := fmt.Errorf("%s: %s: %w", svc.Endpoint, what, err)
 		f.Errors = append(f.Errors, e.Error())
@@ -532,27 +536,40 @@ func (s *scanner) openSession(ctx context.Context, d datastore.Driver, svc *data
 	}
 	shared := r != nil
 	if !shared {
-		r = &serverResult{id: id, done: make(chan struct{}), first: svc.Endpoint.String()}
+		deadline, _ := ctx.Deadline()
+		r = &serverResult{id: id, done: make(chan struct{}), first: svc.Endpoint.String(), deadline: deadline}
 		s.servers[name] = append(s.servers[name], r)
 	}
 	s.mu.Unlock()
+	remediation := sess.Remediation(priv)
 	if !shared {
 		s.measure(ctx, sess, svc, r)
 		close(r.done)
 	} else {
+		// The other endpoint measures the server: this one holds no
+		// session, and no room in the memory budget, while it waits,
+		// and waits as long as that endpoint's budget (and one query
+		// more), not its own.
+		closeSess()
+		release()
+		wait := time.NewTimer(time.Until(r.deadline) + s.cfg.Timeout)
+		defer wait.Stop()
 		select {
 		case <-r.done:
 			f.SameServerAs = r.first
-		case <-ctx.Done():
-			fail("waiting for the other endpoint of this server", ctx.Err())
-			return sess.Remediation(priv)
+		case <-wait.C:
+			fail("waiting for the other endpoint of this server", context.DeadlineExceeded)
+			return remediation
+		case <-scanCtx.Done():
+			fail("waiting for the other endpoint of this server", scanCtx.Err())
+			return remediation
 		}
 	}
 	f.Inventory, f.Detections = r.inventory, r.detections
 	f.Errors = append(f.Errors, r.errs...)
 	st := r.stats
 	f.Stats = &st
-	return sess.Remediation(priv)
+	return remediation
 }
 
 // measure inventories the server and sizes what its tables leak. It stops
