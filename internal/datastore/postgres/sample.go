@@ -449,4 +449,3 @@ func (sp *sampler) random(ctx context.Context, n int) error {
 func samplePercent(pct float64) string {
 	return strconv.FormatFloat(min(max(pct, 1e-6), 100), 'f', -1, 64)
 }
-
