@@ -45,6 +45,11 @@ func (m *markdownWriter) Write(f *assess.Finding) error {
 		fmt.Fprintf(&b, "| Server timezone | %s |\n", md(f.Timezone))
 	}
 	fmt.Fprintf(&b, "| Authentication | %s |\n", f.Auth)
+	if f.TLSCert != nil {
+		// certSummary is escaped and clipped already; only Markdown's own
+		// characters are left to escape.
+		fmt.Fprintf(&b, "| TLS certificate | %s |\n", mdEscaper.Replace(certSummary(f.TLSCert)))
+	}
 	if p := f.Privileges; p != nil {
 		fmt.Fprintf(&b, "| Read-only | %s |\n", yesNo(p.Readonly))
 		for _, c := range p.Capabilities {

@@ -261,3 +261,25 @@ func TestTextCertificateLine(t *testing.T) {
 		t.Errorf("jsonl tls_cert = %+v, %v, want the certificate as recorded", m.TLSCert, err)
 	}
 }
+
+// Markdown names the certificate too, escaped, in one cell that forges no
+// other.
+func TestMarkdownCertificateRow(t *testing.T) {
+	f := hostileFinding()
+	f.TLS = true
+	f.TLSCert = &datastore.Cert{Subject: "CN=a|b\x1b[31m", Issuer: "CN=x", NotAfter: time.Date(2035, 1, 2, 0, 0, 0, 0, time.UTC), SelfSigned: true, SHA256: strings.Repeat("cd", 32)}
+	var b bytes.Buffer
+	w, _ := New("markdown", &b, false)
+	if err := w.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for l := range strings.Lines(b.String()) {
+		if strings.HasPrefix(l, "| TLS certificate |") {
+			row = l
+		}
+	}
+	if !strings.Contains(row, "self-signed") || !strings.Contains(row, "expires 2035-01-02") || strings.Contains(row, "\x1b") || cells(row) != 2 {
+		t.Errorf("markdown certificate row = %q, want one escaped cell saying self-signed and its expiry", row)
+	}
+}
