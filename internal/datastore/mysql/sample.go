@@ -130,15 +130,20 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 		// prefix would be the oldest rows only).
 		prefix := fmt.Sprintf("(SELECT %s AS leakhound_h FROM %s%s LIMIT %d) leakhound_x", hay, from, randomRows(t.Rows, searchRows), searchRows)
 		found := map[string]int64{}
+		searched := int64(-1) // rows the search read
 		for _, batch := range batches(keys, func(k key) int { return len(k.cond) + 40 }) {
 			sums := make([]string, len(batch))
 			for i, k := range batch {
 				sums[i] = fmt.Sprintf("SUM(%s)", k.cond)
 			}
-			row, _, err := s.one(ctx, s.limited("SELECT "+strings.Join(sums, ", ")+" FROM "+prefix, lim.Timeout))
+			row, _, err := s.one(ctx, s.limited("SELECT COUNT(*), "+strings.Join(sums, ", ")+" FROM "+prefix, lim.Timeout))
 			if err != nil {
 				out.Truncation = append(out.Truncation, fmt.Sprintf("search of the first %d rows failed for %d keys: %v", searchRows, len(batch), err))
 				continue
+			}
+			if len(row) > 0 {
+				searched = atoi(row[0])
+				row = row[1:]
 			}
 			for i, k := range batch {
 				if i < len(row) {
@@ -147,6 +152,11 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 					}
 				}
 			}
+		}
+		if searched >= searchRows && t.Rows >= 0 && t.Rows <= searchRows {
+			// The estimate said the search would read the whole table,
+			// but the table holds more (TABLE_ROWS can be a day stale).
+			out.Truncation = append(out.Truncation, fmt.Sprintf("keys counted in the first %d rows only: the table holds more than its estimate of %d rows", searchRows, t.Rows))
 		}
 		var present []key
 		for _, k := range keys {

@@ -271,3 +271,29 @@ func TestOpenWithoutServerTimeLimit(t *testing.T) {
 		t.Errorf("Privileges evidence = %q, want it to say the server has no time limit", p.Evidence)
 	}
 }
+
+// A table whose row estimate is stale (TABLE_ROWS can be a day old) is
+// searched only up to the search window: its counts say so, rather than
+// passing for the whole table's.
+func TestSampleSaysWhenTheEstimateWasLow(t *testing.T) {
+	f := startFake(t, func(f *fakeServer, c *fakeConn) {
+		c.write(0, mariaGreeting)
+		if !f.acceptLogin(c) {
+			return
+		}
+		serveQueries(c, func(sql string, c *fakeConn) bool {
+			if strings.Contains(sql, "SELECT COUNT(*), SUM(") {
+				c.writeResult([]string{"n", "k"}, [][]*string{{str("20000"), str("3")}})
+				return true
+			}
+			return false
+		})
+	})
+	s := openFake(t, f)
+	tb := datastore.Table{Database: "app", Name: "logs", Kind: "table", Engine: "InnoDB", Rows: 5,
+		Columns: []datastore.Column{{Name: "prompt", Type: "text"}}}
+	rows, _ := s.Sample(context.Background(), tb, datastore.Limits{Keywords: []string{"sk-"}, Rows: 2, Timeout: time.Second})
+	if !strings.Contains(strings.Join(rows.Truncation, "\n"), "holds more than its estimate") {
+		t.Errorf("Sample of a table estimated at 5 rows whose search read 20000: truncation %q, want it to say the counts cover the search window only", rows.Truncation)
+	}
+}
