@@ -68,7 +68,7 @@ func main() {
 	case "classify":
 		code = runClassify(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
 	case "version", "--version":
-		fmt.Println("leakhound 0.1.0")
+		fmt.Println("leakhound " + report.Version)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
@@ -294,6 +294,9 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	w, err := report.New(format, out, useColour)
 	if err != nil {
 		return fail("--format: %v", err)
+	}
+	if resumeFile != "" && output != "" && report.IsDocument(format) {
+		return fail("--resume appends to -o %s, and a %s document cannot be appended to: use -f jsonl, or write the document to standard output", output, format)
 	}
 	targets, closeList, err := scanTargets(pos, list)
 	if err != nil {
