@@ -203,6 +203,10 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("--seed: %v", err)
 	}
+	if resumeFile != "" && output != "" && report.IsDocument(format) {
+		// A resumed scan appends to -o; a document appended to is not one.
+		return fail("--resume appends to -o %s, and a %s document cannot be appended to: use -f jsonl, or write the document to standard output", output, format)
+	}
 	if resumeFile != "" && !seedGiven {
 		h, ok, err := sweep.PeekHeader(resumeFile)
 		if err != nil {
@@ -294,9 +298,6 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	w, err := report.New(format, out, useColour)
 	if err != nil {
 		return fail("--format: %v", err)
-	}
-	if resumeFile != "" && output != "" && report.IsDocument(format) {
-		return fail("--resume appends to -o %s, and a %s document cannot be appended to: use -f jsonl, or write the document to standard output", output, format)
 	}
 	targets, closeList, err := scanTargets(pos, list)
 	if err != nil {
