@@ -63,7 +63,7 @@ func (d *defectDojoWriter) put(it *item) error {
 func (d *defectDojoWriter) Write(f *assess.Finding) error { return items(f, d.put) }
 
 // WriteFile writes a detection in a file.
-func (d *defectDojoWriter) WriteFile(f classify.Finding) error { return d.put(fileItem(f)) }
+func (d *defectDojoWriter) WriteFile(f classify.Finding) error { return d.put(fileItem(f, nil)) }
 
 func (d *defectDojoWriter) Close() error {
 	if d.n == 0 {

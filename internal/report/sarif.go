@@ -79,8 +79,8 @@ type physicalLocation struct {
 	} `json:"artifactLocation"`
 	Region struct {
 		StartLine   int `json:"startLine"`
-		StartColumn int `json:"startColumn"`
-		EndColumn   int `json:"endColumn"`
+		StartColumn int `json:"startColumn,omitempty"`
+		EndColumn   int `json:"endColumn,omitempty"`
 	} `json:"region"`
 }
 
@@ -255,8 +255,9 @@ func detectionSeverity(category string, validated bool) assess.Severity {
 	return assess.Medium
 }
 
-// fileItem turns a detection in a file into its result.
-func fileItem(f classify.Finding) *item {
+// fileItem turns a detection in a file into its result; cols, when not
+// nil, finds its columns.
+func fileItem(f classify.Finding, cols *columns) *item {
 	path := Safe(f.Path)
 	m := fmt.Sprintf("%s %s (rule %s): %s, fingerprint %s", f.Category, f.Kind, f.Rule, clip(f.Redacted, cellWidth), clip(f.Fingerprint, cellWidth))
 	if f.Validated {
@@ -269,8 +270,11 @@ func fileItem(f classify.Finding) *item {
 	p := &physicalLocation{}
 	p.ArtifactLocation.URI = fileURI(f.Path)
 	p.Region.StartLine = max(f.Line, 1)
-	p.Region.StartColumn = f.Start + 1
-	p.Region.EndColumn = f.End + 1
+	if cols != nil {
+		if from, to, ok := cols.of(f.Path, f.Line, f.Start, f.End); ok {
+			p.Region.StartColumn, p.Region.EndColumn = from, to
+		}
+	}
 	it.physical = p
 	return it
 }
@@ -301,6 +305,7 @@ type sarifWriter struct {
 	index   map[string]int
 	started bool
 	n       int
+	cols    columns // of the detections in files
 }
 
 type sarifResult struct {
@@ -367,7 +372,7 @@ func (s *sarifWriter) put(it *item) error {
 func (s *sarifWriter) Write(f *assess.Finding) error { return items(f, s.put) }
 
 // WriteFile writes a detection in a file.
-func (s *sarifWriter) WriteFile(f classify.Finding) error { return s.put(fileItem(f)) }
+func (s *sarifWriter) WriteFile(f classify.Finding) error { return s.put(fileItem(f, &s.cols)) }
 
 type sarifRule struct {
 	ID                   string    `json:"id"`
@@ -383,6 +388,7 @@ type sarifRule struct {
 }
 
 func (s *sarifWriter) Close() error {
+	s.cols.close()
 	if err := s.start(); err != nil {
 		return err
 	}
@@ -401,8 +407,7 @@ func (s *sarifWriter) Close() error {
 	}
 	tail := `],"tool":` + string(b)
 	if s.files {
-		// Columns count bytes of the line, plus one: exact for ASCII
-		// lines, and UTF-16 code units only there (see README).
+		// Columns count UTF-16 code units, from 1 (see columns).
 		tail += `,"columnKind":"utf16CodeUnits"`
 	}
 	_, err = io.WriteString(s.w, tail+"}]}\n")

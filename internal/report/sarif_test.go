@@ -355,25 +355,51 @@ func TestDefectDojoDocumentedKeysOnly(t *testing.T) {
 }
 
 func TestSARIFFileLocations(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.Mkdir("logs", 0o755)
+	// Line 2 puts Chinese (3 bytes, 1 UTF-16 unit each) and an emoji (4
+	// bytes, 2 units) before the value; line 3 only ASCII.
+	os.WriteFile("logs/a b#1.log", []byte("x\n用户🙂 k="+plantedSecret+"\r\nkey="+plantedSecret+"\n"), 0o644)
 	var b bytes.Buffer
 	w, _ := NewFiles("sarif", &b)
-	w.WriteFile(classify.Finding{Path: "logs/a b#1.log", Line: 4, Detection: classify.Detection{Category: "secret", Kind: "github", Rule: "github-token", Start: 6, End: 46, Redacted: "ghp_…", Fingerprint: "f"}})
-	w.WriteFile(classify.Finding{Path: "-", Line: 1, Detection: classify.Detection{Category: "pii", Kind: "email", Rule: "email", Start: 0, End: 5, Redacted: "b…", Fingerprint: "g"}})
+	put := func(path string, line, start int) {
+		w.WriteFile(classify.Finding{Path: path, Line: line, Detection: classify.Detection{Category: "secret", Kind: "huggingface",
+			Rule: "huggingface-token", Start: start, End: start + len(plantedSecret), Redacted: "hf_…", Fingerprint: "f"}})
+	}
+	put("logs/a b#1.log", 2, len("用户🙂 k="))
+	put("logs/a b#1.log", 3, len("key="))
+	put("logs/a b#1.log", 2, len("用户🙂 k=")) // out of order: read again
+	put("-", 1, 4)                          // standard input cannot be read again
+	put("logs/missing.log", 1, 4)
+	put("logs/a b#1.log", 9, 0) // no such line: the file changed
 	w.Close()
 	d := decodeSARIF(t, b.Bytes())
 	if d.Runs[0].ColumnKind != "utf16CodeUnits" {
-		t.Errorf("columnKind = %q", d.Runs[0].ColumnKind)
+		t.Errorf("columnKind = %q, want utf16CodeUnits", d.Runs[0].ColumnKind)
+	}
+	type loc struct {
+		uri            string
+		line, from, to int
+	}
+	want := []loc{
+		{"logs/a%20b%231.log", 2, 2 + 2 + len(" k=") + 1, 8 + len(plantedSecret)}, // 用户 2 units, 🙂 2
+		{"logs/a%20b%231.log", 3, 5, 5 + len(plantedSecret)},
+		{"logs/a%20b%231.log", 2, 8, 8 + len(plantedSecret)},
+		{"stdin", 1, 0, 0},
+		{"logs/missing.log", 1, 0, 0},
+		{"logs/a%20b%231.log", 9, 0, 0},
 	}
 	rs := d.Runs[0].Results
-	if len(rs) != 2 || rs[0].RuleID != "github-token" || rs[1].RuleID != "email" {
-		t.Fatalf("results = %+v", rs)
+	if len(rs) != len(want) {
+		t.Fatalf("%d results, want %d", len(rs), len(want))
 	}
-	p := rs[0].Locations[0].PhysicalLocation
-	if p == nil || p.ArtifactLocation.URI != "logs/a%20b%231.log" || p.Region.StartLine != 4 || p.Region.StartColumn != 7 || p.Region.EndColumn != 47 {
-		t.Errorf("physical location = %+v, want logs/a%%20b%%231.log line 4 columns 7-47", p)
-	}
-	if u := rs[1].Locations[0].PhysicalLocation.ArtifactLocation.URI; u != "stdin" {
-		t.Errorf("standard input's uri = %q, want stdin", u)
+	for i, r := range rs {
+		p := r.Locations[0].PhysicalLocation
+		got := loc{p.ArtifactLocation.URI, p.Region.StartLine, p.Region.StartColumn, p.Region.EndColumn}
+		if got != want[i] {
+			t.Errorf("result %d location = %+v, want %+v (no columns when they cannot be told)", i, got, want[i])
+		}
 	}
 }
 
@@ -460,4 +486,29 @@ func TestSARIFValidates(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A line longer than maxColumnLine is not held to count its columns.
+func TestSARIFNoColumnsOnAHugeLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "huge.log")
+	os.WriteFile(path, []byte(strings.Repeat("a", maxColumnLine+10)+" "+plantedSecret+"\nkey="+plantedSecret+"\n"), 0o644)
+	var b bytes.Buffer
+	w, _ := NewFiles("sarif", &b)
+	for _, f := range []classify.Finding{
+		{Path: path, Line: 1, Detection: classify.Detection{Rule: "r", Start: maxColumnLine + 11, End: maxColumnLine + 11 + len(plantedSecret)}},
+		{Path: path, Line: 2, Detection: classify.Detection{Rule: "r", Start: 4, End: 4 + len(plantedSecret)}},
+	} {
+		w.WriteFile(f)
+	}
+	w.Close()
+	rs := decodeSARIF(t, b.Bytes()).Runs[0].Results
+	if r := rs[0].Locations[0].PhysicalLocation.Region; r.StartColumn != 0 || r.StartLine != 1 {
+		t.Errorf("huge line region = %+v, want line 1 without columns", r)
+	}
+	if r := rs[1].Locations[0].PhysicalLocation.Region; r.StartColumn != 5 || r.StartLine != 2 {
+		t.Errorf("line after a huge one region = %+v, want line 2 column 5", r)
+	}
+	if fileURI(path) != "file://"+filepath.ToSlash(path) {
+		t.Errorf("absolute path URI = %q", fileURI(path))
+	}
 }
