@@ -27,7 +27,13 @@ type columns struct {
 	line int    // number of the line in text, 0 before the first
 	text []byte // that line, nil when too long or unreadable
 	buf  []byte
+	// rereads counts the times path was read again from its start for a
+	// detection out of line order; past maxRereads such a detection gets
+	// no columns, so a file is read a bounded number of times.
+	rereads int
 }
+
+const maxRereads = 4
 
 // of returns the columns of bytes [start, end) of line in path, ok false
 // when they cannot be told.
@@ -35,8 +41,15 @@ func (c *columns) of(path string, line, start, end int) (from, to int, ok bool) 
 	if path == "-" || line < 1 {
 		return 0, 0, false
 	}
-	if path != c.path || line < c.line {
+	switch {
+	case path != c.path:
+		c.rereads = 0
 		c.open(path)
+	case line < c.line && c.rereads < maxRereads:
+		c.rereads++
+		c.open(path)
+	case line < c.line:
+		return 0, 0, false
 	}
 	for c.r != nil && c.line < line {
 		c.next()

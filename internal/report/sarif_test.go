@@ -512,3 +512,29 @@ func TestSARIFNoColumnsOnAHugeLine(t *testing.T) {
 		t.Errorf("absolute path URI = %q", fileURI(path))
 	}
 }
+
+// Detections out of line order make the writer read the file again, a
+// bounded number of times: past that they get no columns.
+func TestSARIFRereadsAFileABoundedNumberOfTimes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	os.WriteFile(path, []byte("key="+plantedSecret+"\nkey="+plantedSecret+"\n"), 0o644)
+	var b bytes.Buffer
+	w, _ := NewFiles("sarif", &b)
+	for range maxRereads + 2 {
+		for _, line := range []int{2, 1} {
+			w.WriteFile(classify.Finding{Path: path, Line: line, Detection: classify.Detection{Rule: "r", Start: 4, End: 4 + len(plantedSecret)}})
+		}
+	}
+	w.Close()
+	with := 0
+	for _, r := range decodeSARIF(t, b.Bytes()).Runs[0].Results {
+		if r.Locations[0].PhysicalLocation.Region.StartColumn == 5 {
+			with++
+		}
+	}
+	// Every line 2 (read forward, or the line held), and line 1 only
+	// while rereads are left.
+	if want := (maxRereads + 2) + maxRereads; with != want {
+		t.Errorf("%d results have columns, want %d", with, want)
+	}
+}
