@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/leakhound/leakhound/internal/assess"
 	"github.com/leakhound/leakhound/internal/classify"
@@ -152,7 +153,7 @@ func items(f *assess.Finding, emit func(*item) error) error {
 			if c.Evidence != "" {
 				m += " (" + clip(c.Evidence, lineWidth) + ")"
 			}
-			it := &item{rule: rule{id: "capability/" + f.Engine + "/" + c.ID, name: "Capability" + c.ID,
+			it := &item{rule: rule{id: "capability/" + f.Engine + "/" + c.ID, name: "Capability" + camel(c.ID),
 				short: fmt.Sprintf("The user proven on a %s server holds capability %s", f.Engine, c.ID),
 				tags:  []string{"security", "capability", string(c.Impact), f.Engine}},
 				severity: assess.High, title: who + ": capability " + clip(c.ID, cellWidth) + " granted",
@@ -175,7 +176,7 @@ func items(f *assess.Finding, emit func(*item) error) error {
 					loc.Database = t.Database
 				}
 				for _, class := range t.Classes {
-					it := &item{rule: rule{id: "table/" + class, name: "Table" + class,
+					it := &item{rule: rule{id: "table/" + class, name: "TableHolds" + camel(class),
 						short: "A readable table holds " + class, tags: []string{"security", "data-exposure", class}},
 						severity: assess.Critical, title: who + ": " + clip(qualified(db, t), lineWidth) + " holds " + class,
 						message: who + ": " + clip(qualified(db, t), lineWidth) + " holds " + holds(t),
@@ -239,8 +240,27 @@ func serviceRule(a datastore.Auth) rule {
 }
 
 func detectionRule(category, kind string) rule {
-	return rule{id: "detection/" + kind, name: "Detected" + kind,
+	return rule{id: "detection/" + kind, name: "Detected" + camel(kind),
 		short: "A " + category + " value of kind " + kind + " is stored where it can be read", tags: []string{"security", category, kind}}
+}
+
+// camel writes a kind such as "aws_access_key" as "AwsAccessKey", for a
+// rule's name, which SARIF wants readable and different from its id.
+func camel(s string) string {
+	var b strings.Builder
+	up := true
+	for _, r := range s {
+		switch {
+		case r == '_' || r == '-' || r == '.' || r == ' ':
+			up = true
+		case up:
+			b.WriteRune(unicode.ToUpper(r))
+			up = false
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // detectionSeverity rates one value: a secret is high, critical once a
@@ -263,7 +283,7 @@ func fileItem(f classify.Finding, cols *columns) *item {
 	if f.Validated {
 		m += ", validated"
 	}
-	it := &item{rule: rule{id: f.Rule, name: f.Kind, short: "A " + f.Category + " value of kind " + f.Kind,
+	it := &item{rule: rule{id: f.Rule, name: "Detected" + camel(f.Kind), short: "A " + f.Category + " value of kind " + f.Kind,
 		tags: []string{"security", f.Category, f.Kind}}, severity: detectionSeverity(f.Category, f.Validated),
 		title: f.Kind + " in " + clip(f.Path, lineWidth), message: m,
 		fpKey: "leakhoundDetection/v1", fp: digest(f.Path, f.Rule, f.Fingerprint), file: path, line: f.Line}
