@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/leakhound/leakhound/internal/classify"
 	"github.com/leakhound/leakhound/internal/report"
@@ -17,7 +18,7 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var format string
-	fs.StringVar(&format, "format", "text", "output format: text or jsonl")
+	fs.StringVar(&format, "format", "text", "output format: text, jsonl, "+strings.Join(report.FileFormats, ", "))
 	fs.StringVar(&format, "f", "text", "short for --format")
 	var fingerprintKey string
 	fs.StringVar(&fingerprintKey, "fingerprint-key", "", fingerprintKeyHelp)
@@ -28,9 +29,12 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		}
 		return exitError
 	}
+	var doc report.FileWriter // a document format: sarif, defectdojo
 	if format != "text" && format != "jsonl" {
-		fmt.Fprintf(stderr, "leakhound: --format %q is not text or jsonl\n", format)
-		return exitError
+		if _, err := report.NewFiles(format, io.Discard); err != nil {
+			fmt.Fprintf(stderr, "leakhound: --format %q is not text, jsonl or one of %s\n", format, strings.Join(report.FileFormats, ", "))
+			return exitError
+		}
 	}
 	if len(paths) == 0 {
 		paths = []string{"-"}
@@ -41,6 +45,9 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return exitError
 	}
 	out := bufio.NewWriter(stdout)
+	if format != "text" && format != "jsonl" {
+		doc, _ = report.NewFiles(format, out)
+	}
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
 	// A write that fails (a full disk, a closed pipe) ends the command with
@@ -55,9 +62,12 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		}
 		found++
 		var err error
-		if format == "jsonl" {
+		switch {
+		case doc != nil:
+			err = doc.WriteFile(f)
+		case format == "jsonl":
 			err = enc.Encode(f)
-		} else {
+		default:
 			v := ""
 			if f.Validated {
 				v = "  validated"
@@ -87,6 +97,11 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		if err != nil && scanCtx.Err() == nil {
 			warn(err)
 		}
+	}
+	if doc != nil && writeErr == nil {
+		// The document is closed even when interrupted: what was found so
+		// far is a complete document.
+		writeErr = doc.Close()
 	}
 	if err := out.Flush(); err != nil && writeErr == nil {
 		writeErr = err

@@ -68,7 +68,7 @@ func main() {
 	case "classify":
 		code = runClassify(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
 	case "version", "--version":
-		fmt.Println("leakhound 0.1.0")
+		fmt.Println("leakhound " + report.Version)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
@@ -202,6 +202,10 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	seed, seedGiven, err := parseSeed(seedSpec)
 	if err != nil {
 		return fail("--seed: %v", err)
+	}
+	if resumeFile != "" && output != "" && report.IsDocument(format) {
+		// A resumed scan appends to -o; a document appended to is not one.
+		return fail("--resume appends to -o %s, and a %s document cannot be appended to: use -f jsonl, or write the document to standard output", output, format)
 	}
 	if resumeFile != "" && !seedGiven {
 		h, ok, err := sweep.PeekHeader(resumeFile)

@@ -1,5 +1,7 @@
 // Package report writes findings as text for a terminal, as JSON lines for
-// other tools (the contract of DESIGN.md), and as Markdown for a disclosure.
+// other tools (the contract of DESIGN.md), as Markdown for a disclosure, and
+// as SARIF 2.1.0 and DefectDojo's Generic Findings Import for the tools
+// security teams already use.
 package report
 
 import (
@@ -14,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/leakhound/leakhound/internal/assess"
+	"github.com/leakhound/leakhound/internal/classify"
 	"github.com/leakhound/leakhound/internal/datastore"
 )
 
@@ -24,7 +27,32 @@ type Writer interface {
 }
 
 // Formats lists the output formats.
-var Formats = []string{"text", "jsonl", "markdown"}
+var Formats = []string{"text", "jsonl", "markdown", "sarif", "defectdojo"}
+
+// IsDocument reports whether format writes one document, complete only
+// once closed (SARIF, DefectDojo), rather than a record per finding.
+func IsDocument(format string) bool { return format == "sarif" || format == "defectdojo" }
+
+// FileFormats lists the formats of findings in files beyond text and jsonl.
+var FileFormats = []string{"sarif", "defectdojo"}
+
+// FileWriter writes detections in files, one at a time, as they are made.
+type FileWriter interface {
+	WriteFile(f classify.Finding) error
+	Close() error
+}
+
+// NewFiles returns a writer of detections in files in format (one of
+// FileFormats) to w.
+func NewFiles(format string, w io.Writer) (FileWriter, error) {
+	switch format {
+	case "sarif":
+		return &sarifWriter{w: w, files: true, index: map[string]int{}}, nil
+	case "defectdojo":
+		return &defectDojoWriter{w: w}, nil
+	}
+	return nil, fmt.Errorf("format %q is not one of %s", format, strings.Join(FileFormats, ", "))
+}
 
 // New returns a writer of format to w; colour applies to text only.
 func New(format string, w io.Writer, colour bool) (Writer, error) {
@@ -37,6 +65,10 @@ func New(format string, w io.Writer, colour bool) (Writer, error) {
 		return &jsonlWriter{enc: enc}, nil
 	case "markdown", "md":
 		return &markdownWriter{w: w}, nil
+	case "sarif":
+		return &sarifWriter{w: w, index: map[string]int{}}, nil
+	case "defectdojo":
+		return &defectDojoWriter{w: w}, nil
 	}
 	return nil, fmt.Errorf("format %q is not one of %s", format, strings.Join(Formats, ", "))
 }
