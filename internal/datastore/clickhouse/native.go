@@ -193,7 +193,12 @@ func (n *nativeConn) readReply(res *result, mem *memBudget) error {
 			return err
 		}
 		switch typ {
-		case serverData, serverTotals, serverExtremes, serverLog:
+		case serverData, serverTotals, serverExtremes, serverLog, serverProfileEvents:
+			// Log blocks come between data blocks when the profile sets
+			// send_logs_level (a block of event_time, host_name, query_id,
+			// thread_id, priority, source, text: InternalTextLogsQueue).
+			// Like Totals and Extremes they are charged while read, then
+			// dropped: they hold nothing once read.
 			mark := mem.mark()
 			b, err := readBlock(n.r)
 			if err != nil {
