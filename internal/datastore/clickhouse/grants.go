@@ -38,12 +38,17 @@ const maxGrantEvidence = 8
 // showGrants reads the current user's grants. ok is false when the server
 // has no RBAC, refuses the statement or answers nothing: then nothing is
 // judged from grants.
-func (s *session) showGrants(ctx context.Context) (g grants, ok bool) {
+func (s *session) showGrants(ctx context.Context) (grants, bool) {
 	res, err := s.complete(ctx, "SHOW GRANTS", nil)
-	if err != nil || len(res.rows) == 0 {
-		return g, false
+	if err != nil {
+		return grants{}, false
 	}
-	for _, r := range res.rows {
+	return parseGrants(res.rows)
+}
+
+// parseGrants reads SHOW GRANTS' rows; ok is false when they hold no GRANT.
+func parseGrants(rows [][]string) (g grants, ok bool) {
+	for _, r := range rows {
 		if len(r) != 1 {
 			return grants{}, false // not SHOW GRANTS' one column
 		}
@@ -65,6 +70,7 @@ func (s *session) showGrants(ctx context.Context) (g grants, ok bool) {
 			continue
 		}
 		target, _, _ := strings.Cut(on, " ")
+		target, _, _ = strings.Cut(target, "(") // ON URL('filter')
 		for _, p := range splitPrivileges(privs) {
 			if p == "READ" || p == "WRITE" { // 25.x: GRANT READ ON S3 TO u
 				p = target

@@ -272,9 +272,10 @@ func trimVersion(msg string) string {
 // each row before it is allocated. At the end of r, more says whether r was
 // cut short, and so whether a last line without its newline is partial.
 //
-// With tag set (the answer carried X-ClickHouse-Exception-Tag), a line
-// ending in a carriage return opens the server's exception envelope: what
-// was read so far is dropped and the server's error returned.
+// With tag set (the answer carried X-ClickHouse-Exception-Tag), a raw
+// carriage return, which TabSeparated always escapes in a value, opens the
+// server's exception envelope: what was read so far is dropped and the
+// server's error returned (or, if the envelope is not one, an error).
 func scanTSV(r io.Reader, more func() bool, mem *memBudget, tag string) (*result, error) {
 	res := &result{}
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -321,7 +322,7 @@ func scanTSV(r io.Reader, more func() bool, mem *memBudget, tag string) (*result
 		}
 		line = bytes.TrimSuffix(line, []byte{'\n'})
 		long = long[:0]
-		if tag != "" && bytes.HasSuffix(line, []byte{'\r'}) {
+		if tag != "" && bytes.IndexByte(line, '\r') >= 0 {
 			return nil, taggedException(br, tag)
 		}
 		if len(res.rows) >= queryRowCap || cells >= maxBlockCells {
