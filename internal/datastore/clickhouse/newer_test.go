@@ -230,7 +230,9 @@ func TestNativeLogBlocksBetweenData(t *testing.T) {
 	}
 	defer n.close()
 	n.mem = newMemBudget(srv.addr(), 1<<20)
-	res, err := n.query(context.Background(), "SELECT v FROM t", nil, 16<<20)
+	// A probe's read budget is 64 KiB: the logs, 60 times that, do not
+	// count against it, or every probe would look cut short.
+	res, err := n.query(context.Background(), "SELECT v FROM t", nil, 64<<10)
 	if err != nil {
 		t.Fatalf("a query answered with Log blocks between its data blocks = %v, want its rows", err)
 	}
@@ -241,8 +243,27 @@ func TestNativeLogBlocksBetweenData(t *testing.T) {
 		t.Errorf("after the query the session holds %d bytes, want only its 3 rows (Log blocks dropped)", held)
 	}
 	// The connection stays in step: a second query is answered.
-	if _, err := n.query(context.Background(), "SELECT v FROM t", nil, 16<<20); err != nil {
+	if _, err := n.query(context.Background(), "SELECT v FROM t", nil, 64<<10); err != nil {
 		t.Errorf("the next query on the connection = %v", err)
+	}
+}
+
+// Logs are bounded on their own: an answer of endless Log blocks ends in
+// an error once they pass maxLogBytes, never in a result.
+func TestNativeLogBlocksBounded(t *testing.T) {
+	var reply []byte
+	for range maxLogBytes/(1<<20) + 2 {
+		reply = append(reply, logPacket(1, 1<<20)...)
+	}
+	reply = append(reply, stringBlock([]string{"v"}, []string{"a"})...)
+	srv := startFake(t, sessionServer(func([]byte) []byte { return reply }))
+	n, err := dialNative(context.Background(), srv.addr(), false, probeUser, "", 5*time.Second)
+	if err != nil {
+		t.Fatalf("dialNative = %v", err)
+	}
+	defer n.close()
+	if res, err := n.query(context.Background(), "SELECT v FROM t", nil, 64<<10); err == nil {
+		t.Fatalf("a query answered with %d MiB of Log blocks = %d rows, want an error", len(reply)>>20, len(res.rows))
 	}
 }
 
