@@ -323,6 +323,9 @@ func scanTSV(r io.Reader, more func() bool, mem *memBudget, tag string) (*result
 		line = bytes.TrimSuffix(line, []byte{'\n'})
 		long = long[:0]
 		if tag != "" && bytes.IndexByte(line, '\r') >= 0 {
+			if err := mem.charge(maxExceptionBlock + 1024); err != nil { // what taggedException may read
+				return nil, err
+			}
 			return nil, taggedException(br, tag)
 		}
 		if len(res.rows) >= queryRowCap || cells >= maxBlockCells {
