@@ -159,7 +159,7 @@ func (h *httpConn) query(ctx context.Context, sql string, settings []setting, ma
 			return fmt.Errorf("HTTP %d: %s", r.status, printable(r.body, 200))
 		}
 		var err error
-		res, err = readTSV(resp.Body, maxBytes, mem)
+		res, err = readTSV(resp.Body, maxBytes, mem, resp.Header.Get(exceptionTagHeader))
 		return err
 	})
 	if err != nil {
@@ -198,24 +198,85 @@ func parseHTTPException(resp *httpResponse) *ServerError {
 // parseTSV splits ClickHouse TabSeparated output into unescaped fields. A
 // truncated body loses its last, partial line.
 func parseTSV(body []byte, truncated bool) (*result, error) {
-	return scanTSV(bytes.NewReader(body), func() bool { return truncated }, newMemBudget("the peer", datastore.SessionMemory))
+	return scanTSV(bytes.NewReader(body), func() bool { return truncated }, newMemBudget("the peer", datastore.SessionMemory), "")
 }
 
 // readTSV parses at most maxBytes of body, charging mem for what it keeps.
-func readTSV(body io.Reader, maxBytes int64, mem *memBudget) (*result, error) {
+// tag is the answer's X-ClickHouse-Exception-Tag, "" when it has none.
+func readTSV(body io.Reader, maxBytes int64, mem *memBudget, tag string) (*result, error) {
 	more := func() bool { // past maxBytes: is there more?
 		var b [1]byte
 		n, _ := io.ReadFull(body, b[:])
 		return n == 1
 	}
-	return scanTSV(io.LimitReader(body, maxBytes), more, mem)
+	return scanTSV(io.LimitReader(body, maxBytes), more, mem, tag)
+}
+
+// ClickHouse 25.11 and later send a random tag in this header on every
+// answer, and an exception raised after the 200 header was sent ends the
+// body with an envelope naming that tag (docs/en/interfaces/http.md,
+// "HTTP response codes caveats"):
+//
+//	\r\n__exception__\r\n<TAG>\r\n<error message>\n<message_length> <TAG>\r\n__exception__\r\n
+//
+// The whole envelope is at most 16 KiB. TabSeparated escapes a carriage
+// return in a value, so a raw one opens the envelope.
+const (
+	exceptionTagHeader = "X-ClickHouse-Exception-Tag"
+	exceptionMarker    = "__exception__"
+	maxExceptionBlock  = 16 << 10
+)
+
+// taggedException reads what follows the carriage return that opened an
+// envelope in a tagged answer, at most a little more than the envelope's
+// bound, and returns the server's exception. It always returns an error:
+// an answer whose stream carries an envelope is never a complete result.
+func taggedException(br *bufio.Reader, tag string) error {
+	// A read error past the envelope (the server may end the stream
+	// without its last chunk) leaves what was read to judge.
+	rest, _ := io.ReadAll(io.LimitReader(br, maxExceptionBlock+1024))
+	cut := errors.New("the server raised an exception mid-stream (X-ClickHouse-Exception-Tag) and its exception block was cut or malformed")
+	head := exceptionMarker + "\r\n" + tag + "\r\n"
+	if !bytes.HasPrefix(rest, []byte(head)) {
+		return cut
+	}
+	body := rest[len(head):]
+	end := bytes.LastIndex(body, []byte(" "+tag+"\r\n"+exceptionMarker))
+	if end < 0 {
+		return cut
+	}
+	nl := bytes.LastIndexByte(body[:end], '\n') // the message ends before its length
+	if nl < 0 {
+		return cut
+	}
+	msg := bytes.TrimRight(body[:nl], "\r\n")
+	if m := exceptionRe.FindSubmatch(msg); m != nil {
+		code, _ := strconv.Atoi(string(m[1]))
+		return &ServerError{Code: code, Message: trimVersion(string(m[2]))}
+	}
+	return &ServerError{Message: printable(msg, 300)}
+}
+
+// trimVersion drops the server's version and build from an exception
+// message, bounded and printable.
+func trimVersion(msg string) string {
+	msg = strings.TrimSuffix(msg, ", e.what() = DB::Exception")
+	if i := strings.Index(msg, " (version "); i > 0 {
+		msg = msg[:i]
+	}
+	return printable([]byte(msg), 300)
 }
 
 // scanTSV parses TabSeparated lines as they are read from r, keeping at
 // most queryRowCap rows and maxBlockCells fields, and charging mem for
 // each row before it is allocated. At the end of r, more says whether r was
 // cut short, and so whether a last line without its newline is partial.
-func scanTSV(r io.Reader, more func() bool, mem *memBudget) (*result, error) {
+//
+// With tag set (the answer carried X-ClickHouse-Exception-Tag), a raw
+// carriage return, which TabSeparated always escapes in a value, opens the
+// server's exception envelope: what was read so far is dropped and the
+// server's error returned (or, if the envelope is not one, an error).
+func scanTSV(r io.Reader, more func() bool, mem *memBudget, tag string) (*result, error) {
 	res := &result{}
 	br := bufio.NewReaderSize(r, 64<<10)
 	cells := 0
@@ -261,6 +322,12 @@ func scanTSV(r io.Reader, more func() bool, mem *memBudget) (*result, error) {
 		}
 		line = bytes.TrimSuffix(line, []byte{'\n'})
 		long = long[:0]
+		if tag != "" && bytes.IndexByte(line, '\r') >= 0 {
+			if err := mem.charge(maxExceptionBlock + 1024); err != nil { // what taggedException may read
+				return nil, err
+			}
+			return nil, taggedException(br, tag)
+		}
 		if len(res.rows) >= queryRowCap || cells >= maxBlockCells {
 			res.truncated = true
 			return res, nil // what follows is not read, so nothing follows the last row kept
@@ -284,6 +351,8 @@ func scanTSV(r io.Reader, more func() bool, mem *memBudget) (*result, error) {
 		res.rows = append(res.rows, row)
 		res.held += cost
 		suspect = suspect[:0]
+		// Before 25.11 (and on 25.11+ with tagging off) the exception
+		// text follows the rows on a line of its own.
 		if bytes.HasPrefix(line, []byte("Code: ")) && len(line) <= maxHTTPErrorBody {
 			suspect = append(suspect, line...)
 		}
@@ -296,7 +365,7 @@ func scanTSV(r io.Reader, more func() bool, mem *memBudget) (*result, error) {
 		// The suffix tells it from a stored value that merely starts so.
 		if m := exceptionRe.FindSubmatch(suspect); m != nil {
 			code, _ := strconv.Atoi(string(m[1]))
-			return nil, &ServerError{Code: code, Message: printable(m[2], 300)}
+			return nil, &ServerError{Code: code, Message: trimVersion(string(m[2]))}
 		}
 	}
 	return res, nil

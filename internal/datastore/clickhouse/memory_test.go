@@ -163,7 +163,7 @@ func TestParseTSVLongLines(t *testing.T) {
 		t.Errorf("parseTSV(lines of %d bytes, truncated) = %d rows, %v, want 2 rows, truncated", len(long), len(res.rows), err)
 	}
 	r := bytes.NewReader(body)
-	if _, err := readTSV(r, int64(len(body)), newMemBudget("127.0.0.1:8123", 100<<10)); err == nil || !strings.Contains(err.Error(), "127.0.0.1:8123") {
+	if _, err := readTSV(r, int64(len(body)), newMemBudget("127.0.0.1:8123", 100<<10), ""); err == nil || !strings.Contains(err.Error(), "127.0.0.1:8123") {
 		t.Errorf("readTSV(lines of %d bytes) with a budget of 100 KiB = %v, want an error naming the server", len(long), err)
 	}
 }

@@ -181,19 +181,54 @@ func (n *nativeConn) query(ctx context.Context, sql string, settings []setting, 
 	return nil, err
 }
 
+// maxLogBytes bounds the Log and ProfileEvents blocks of one answer.
+const maxLogBytes = 16 << 20
+
+// skipLogBlock reads past a Log block, which a server sends between data
+// blocks when the profile sets send_logs_level (columns event_time,
+// event_time_microseconds, host_name, query_id, thread_id, priority,
+// source, text: InternalTextLogsQueue::getSampleBlock), or a ProfileEvents
+// block. It is charged to mem while read and dropped at once, and its
+// bytes are not counted against the query's read budget, which is the
+// rows': a chatty profile must not make a small probe look cut short. An
+// answer's logs are bounded by left instead.
+func (n *nativeConn) skipLogBlock(mem *memBudget, left *int64) error {
+	saved, start := n.r.limit, n.r.n
+	n.r.limit = start + *left
+	mark := mem.mark()
+	_, err := readBlock(n.r)
+	mem.reset(mark)
+	used := n.r.n - start
+	*left -= used
+	if saved > 0 {
+		n.r.limit = saved + used
+	} else {
+		n.r.limit = 0
+	}
+	if errors.Is(err, errReadBudget) {
+		return fmt.Errorf("server logs over %d bytes in one answer: %w", maxLogBytes, errWireTooLarge)
+	}
+	return err
+}
+
 // maxExceptionBytes bounds one exception packet with its causes.
 const maxExceptionBytes = 4 << 20
 
 // readReply reads packets until the end of the query's stream, keeping the
 // rows of its data blocks.
 func (n *nativeConn) readReply(res *result, mem *memBudget) error {
+	logLeft := int64(maxLogBytes)
 	for {
 		typ, err := n.r.uvarint()
 		if err != nil {
 			return err
 		}
 		switch typ {
-		case serverData, serverTotals, serverExtremes, serverLog:
+		case serverLog, serverProfileEvents:
+			if err := n.skipLogBlock(mem, &logLeft); err != nil {
+				return err
+			}
+		case serverData, serverTotals, serverExtremes:
 			mark := mem.mark()
 			b, err := readBlock(n.r)
 			if err != nil {

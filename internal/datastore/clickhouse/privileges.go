@@ -1,6 +1,10 @@
 package clickhouse
 
-import "github.com/leakhound/leakhound/internal/datastore"
+import (
+	"strings"
+
+	"github.com/leakhound/leakhound/internal/datastore"
+)
 
 // What ClickHouse's privileges mean to an outsider, in the core's terms:
 // each fact the session judges is a capability with its impact, and the
@@ -21,8 +25,10 @@ type judgement struct {
 	tableFunctions, file datastore.Verdict
 	profile              string // the settings that judged readonly and ddl
 	fileWhy              string // what the file() probe got
-	evidence             []string
-	unjudged             map[string]string // why a verdict is unknown, by its jsonl key
+	// What SHOW GRANTS said of each capability, on servers with RBAC.
+	grantDDL, grantFile, grantReach string
+	evidence                        []string
+	unjudged                        map[string]string // why a verdict is unknown, by its jsonl key
 }
 
 // unjudge records why a verdict could not be judged; the first reason stays.
@@ -45,9 +51,9 @@ func (j *judgement) privileges() datastore.Privileges {
 	p := datastore.Privileges{
 		Readonly: j.readonly,
 		Capabilities: []datastore.Capability{
-			capability("ddl", "ddl", j.ddl, datastore.ImpactWrite, summaryDDL, j.profile, remediationReadonly),
-			capability("file", "file_read", j.file, datastore.ImpactReadFiles, summaryFile, j.fileWhy, remediationTableFunctions),
-			capability("table_functions", "table_functions", j.tableFunctions, datastore.ImpactReachHosts, summaryTableFunctions, "", remediationTableFunctions),
+			capability("ddl", "ddl", j.ddl, datastore.ImpactWrite, summaryDDL, joinWhy(j.profile, j.grantDDL), remediationReadonly),
+			capability("file", "file_read", j.file, datastore.ImpactReadFiles, summaryFile, joinWhy(j.fileWhy, j.grantFile), remediationTableFunctions),
+			capability("table_functions", "table_functions", j.tableFunctions, datastore.ImpactReachHosts, summaryTableFunctions, j.grantReach, remediationTableFunctions),
 		},
 		Evidence: j.evidence,
 		Details:  map[string]any{"readonly_level": j.level, "table_functions": j.tableFunctions},
@@ -61,4 +67,15 @@ func (j *judgement) privileges() datastore.Privileges {
 		}
 	}
 	return p
+}
+
+// joinWhy joins the non-empty reasons of a verdict.
+func joinWhy(why ...string) string {
+	var out []string
+	for _, w := range why {
+		if w != "" {
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, "; ")
 }

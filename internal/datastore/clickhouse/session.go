@@ -277,6 +277,11 @@ func (s *session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 	if j.fileWhy != "" {
 		j.evidence = append(j.evidence, j.fileWhy)
 	}
+	// On servers with RBAC (20.x and later) the grants say what the user
+	// may do better than the profile does.
+	if g, ok := s.showGrants(ctx); ok {
+		j.judgeGrants(g)
+	}
 	return j.privileges(), nil
 }
 

@@ -44,6 +44,9 @@ const (
 	serverTablesStatus = 9
 	serverLog          = 10
 	serverTableColumns = 11
+	// Sent only to clients of revision 54451 and later, which we are not;
+	// a peer sending it anyway is read past like a Log block.
+	serverProfileEvents = 14
 )
 
 // Caps on what a peer can make us allocate. A real server's strings (names,
