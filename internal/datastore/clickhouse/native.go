@@ -169,7 +169,13 @@ func (n *nativeConn) query(ctx context.Context, sql string, settings []setting, 
 		return res, nil
 	case errors.As(err, &se):
 		mem.reset(mark)
-		return nil, se // the server's answer; the connection is still in step
+		// The server's answer; but one raised before the server read the
+		// rest of our query (a statement an old server cannot parse:
+		// SHOW GRANTS on 18.16) leaves our trailing empty Data block for
+		// the next query to trip on ("Unexpected packet Data received from
+		// client"). The connection is dropped; the next query opens another.
+		n.broken = true
+		return nil, se
 	case errors.Is(err, errReadBudget):
 		mem.reset(mark + res.held)
 		n.broken = true
