@@ -11,6 +11,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,6 +181,21 @@ type Table struct {
 	Sampled      *SampleStats `json:"sampled,omitempty"`
 	// Truncation says why what was read of this table is incomplete.
 	Truncation []string `json:"truncation,omitempty"`
+}
+
+// ParseCount reads a count a server sent as text (blanks around it
+// ignored): -1 when it is not a number, the largest int64 when it is a
+// larger one (a UInt64 sum can be): a peer can claim any size, and one past
+// int64 must not read as unknown.
+func ParseCount(s string) int64 {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if errors.Is(err, strconv.ErrRange) && n > 0 {
+		return math.MaxInt64
+	}
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // AddCount adds two counts of rows or bytes, stopping at the largest int64

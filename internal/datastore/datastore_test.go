@@ -86,6 +86,17 @@ func TestAddCount(t *testing.T) {
 	}
 }
 
+func TestParseCount(t *testing.T) {
+	for in, want := range map[string]int64{
+		"42": 42, " 7\n": 7, "": -1, "x": -1, "-3": -3,
+		"18446744073709551615": math.MaxInt64, "-99999999999999999999": -1,
+	} {
+		if got := ParseCount(in); got != want {
+			t.Errorf("ParseCount(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
 // schemeDriver owns a URL scheme and nothing else.
 type schemeDriver struct{ name, scheme string }
 

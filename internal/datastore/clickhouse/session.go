@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"regexp"
 	"runtime"
@@ -464,7 +463,7 @@ func (s *session) inventory(ctx context.Context) (datastore.Inventory, error) {
 		prRows, _ := keep(pr.rows, maxListedTables)
 		for _, r := range prRows {
 			if len(r) == 4 {
-				parts[key{r[0], r[1]}] = [2]int64{atoi(r[2]), atoi(r[3])}
+				parts[key{r[0], r[1]}] = [2]int64{datastore.ParseCount(r[2]), datastore.ParseCount(r[3])}
 			}
 		}
 	}
@@ -511,11 +510,11 @@ func (s *session) inventory(ctx context.Context) (datastore.Inventory, error) {
 			continue
 		}
 		t := datastore.Table{Database: r[0], Name: r[1], Kind: tableKind(r[2]), Engine: r[2], Rows: -1, Bytes: -1, Columns: columns[key{r[0], r[1]}]}
-		if n := atoi(r[3]); r[3] != "" && n >= 0 {
+		if n := datastore.ParseCount(r[3]); r[3] != "" && n >= 0 {
 			t.Rows, t.RowsExact = n, true
 		}
 		if r[4] != "" {
-			t.Bytes = atoi(r[4])
+			t.Bytes = datastore.ParseCount(r[4])
 		}
 		if p, ok := parts[key{r[0], r[1]}]; ok && !t.RowsExact && p[0] >= 0 {
 			t.Rows, t.Bytes, t.RowsExact = p[0], p[1], true
@@ -560,7 +559,7 @@ func (s *session) countRows(ctx context.Context, inv *datastore.Inventory, table
 		// short as if it were the table's.
 		cnt, err := s.q(ctx, "SELECT toString(count()) FROM "+quoteIdent(t.Database)+"."+quoteIdent(t.Name),
 			[]setting{{"max_rows_to_read", strconv.Itoa(countRowsCap)}, {"read_overflow_mode", "throw"}}, 4096)
-		if n := atoi(oneValue(cnt)); err == nil && !cnt.truncated && n >= 0 {
+		if n := datastore.ParseCount(oneValue(cnt)); err == nil && !cnt.truncated && n >= 0 {
 			t.Rows, t.RowsExact = n, true
 		} else {
 			failed++
@@ -577,7 +576,7 @@ func (s *session) total(ctx context.Context, table, where string, have int) stri
 	}
 	res, err := s.q(ctx, q, nil, 4096)
 	if err == nil {
-		if n := atoi(oneValue(res)); n >= int64(have) {
+		if n := datastore.ParseCount(oneValue(res)); n >= int64(have) {
 			return strconv.FormatInt(n, 10)
 		}
 	}
@@ -614,19 +613,6 @@ func isLocalStorage(engine string) bool {
 		return true
 	}
 	return isMergeTree(engine)
-}
-
-// atoi reads a count from the server: -1 when it is not a number, the
-// largest int64 when it is a larger one (UInt64 sums can be).
-func atoi(s string) int64 {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if errors.Is(err, strconv.ErrRange) && n > 0 {
-		return math.MaxInt64
-	}
-	if err != nil {
-		return -1
-	}
-	return n
 }
 
 // textExpr returns an expression rendering a text-like column as one
@@ -962,7 +948,7 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 				continue
 			}
 			kept[key]++
-			out.Counts[key] = atoi(r[1])
+			out.Counts[key] = datastore.ParseCount(r[1])
 			row := r[2:]
 			id := strings.Join(row, "\x00")
 			if !seen[id] {
@@ -1047,7 +1033,7 @@ func (s *session) countExact(ctx context.Context, out *datastore.Rows, src strin
 		}
 		if len(res.rows) == 1 && len(res.rows[0]) == len(batch) {
 			for i, n := range batch {
-				out.Counts[n] = atoi(res.rows[0][i])
+				out.Counts[n] = datastore.ParseCount(res.rows[0][i])
 			}
 		}
 	}

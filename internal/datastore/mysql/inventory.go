@@ -156,7 +156,7 @@ func (s *Session) inventory(ctx context.Context) (datastore.Inventory, error) {
 				if t == nil || !localEngine(t.Engine) {
 					continue
 				}
-				t.Rows, t.Bytes = atoi(r[2]), atoi(r[3])
+				t.Rows, t.Bytes = datastore.ParseCount(r[2]), datastore.ParseCount(r[3])
 				t.RowsExact = strings.EqualFold(t.Engine, "MyISAM") && t.Rows >= 0
 				if t.Rows > 1000 && t.Bytes >= 0 && t.Bytes < t.Rows {
 					t.Truncation = append(t.Truncation, "bytes are the server's statistics, not yet recalculated after recent writes")
@@ -202,18 +202,6 @@ func orWhy(cut, def string) string {
 		return cut
 	}
 	return def
-}
-
-// atoi reads a count from the server: -1 when it is not one.
-func atoi(s string) int64 {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil {
-		if u, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64); err == nil && u > 0 {
-			return int64(^uint64(0) >> 1)
-		}
-		return -1
-	}
-	return n
 }
 
 // inventoryCost is what an inventory holds: its names, and a struct for

@@ -142,12 +142,12 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 				continue
 			}
 			if len(row) > 0 {
-				searched = atoi(row[0])
+				searched = datastore.ParseCount(row[0])
 				row = row[1:]
 			}
 			for i, k := range batch {
 				if i < len(row) {
-					if n := atoi(row[i]); n > 0 {
+					if n := datastore.ParseCount(row[i]); n > 0 {
 						found[k.name] = n
 					}
 				}
@@ -181,7 +181,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 			row, _, err := s.one(ctx, s.limited(fmt.Sprintf("SELECT %s FROM (SELECT %s AS leakhound_h FROM %s) leakhound_x", strings.Join(sums, ", "), hay, counted), lim.Timeout))
 			if err == nil && len(row) == len(present) {
 				for i, k := range present {
-					if n := scaled(atoi(row[i]), scale); n >= out.Counts[k.name] {
+					if n := scaled(datastore.ParseCount(row[i]), scale); n >= out.Counts[k.name] {
 						out.Counts[k.name] = n
 					}
 				}
@@ -327,8 +327,8 @@ func (s *Session) countExact(ctx context.Context, out *datastore.Rows, hay, from
 			continue
 		}
 		for i, n := range batch {
-			if i < len(row) && atoi(row[i]) >= 0 {
-				out.Counts[n] = scaled(atoi(row[i]), scale)
+			if i < len(row) && datastore.ParseCount(row[i]) >= 0 {
+				out.Counts[n] = scaled(datastore.ParseCount(row[i]), scale)
 			}
 		}
 	}

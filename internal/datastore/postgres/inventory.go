@@ -2,10 +2,7 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 
 	"github.com/leakhound/leakhound/internal/datastore"
@@ -140,10 +137,10 @@ ORDER BY 9, n.nspname, c.relname LIMIT %d`, systemSchemaPattern, maxTables+1)
 		if r[8] == "true" {
 			continue // a system schema's: counted, not listed
 		}
-		t := datastore.Table{Database: db.Name, Path: []string{r[0]}, Name: r[1], Kind: relkinds[r[2]], Engine: r[7], Rows: -1, Bytes: atoi(r[5])}
-		if n := atoi(r[3]); n >= 0 {
+		t := datastore.Table{Database: db.Name, Path: []string{r[0]}, Name: r[1], Kind: relkinds[r[2]], Engine: r[7], Rows: -1, Bytes: datastore.ParseCount(r[5])}
+		if n := datastore.ParseCount(r[3]); n >= 0 {
 			t.Rows = n
-		} else if n := atoi(r[4]); n >= 0 {
+		} else if n := datastore.ParseCount(r[4]); n >= 0 {
 			t.Rows = n
 		}
 		if r[2] == "v" {
@@ -220,7 +217,7 @@ func (s *session) countRows(ctx context.Context, inv *datastore.Inventory, table
 			failed++
 			continue
 		}
-		if n := atoi(res.rows[0][0]); n >= 0 && n <= exactCountRows {
+		if n := datastore.ParseCount(res.rows[0][0]); n >= 0 && n <= exactCountRows {
 			t.Rows, t.RowsExact = n, true
 			continue
 		}
@@ -233,7 +230,7 @@ func (s *session) countRows(ctx context.Context, inv *datastore.Inventory, table
 		s.perTable++
 		res, err = s.q(ctx, t.Database, fmt.Sprintf("SELECT (count(*) * %d)::text FROM %s TABLESAMPLE SYSTEM (%d)", 100/estimatePercent, from, estimatePercent), 2, 4096)
 		if err == nil && len(res.rows) == 1 && len(res.rows[0]) == 1 {
-			if n := atoi(res.rows[0][0]); n > exactCountRows {
+			if n := datastore.ParseCount(res.rows[0][0]); n > exactCountRows {
 				t.Rows = n
 				t.Truncation = append(t.Truncation, fmt.Sprintf("rows estimated from a %d%% TABLESAMPLE of the table's pages", estimatePercent))
 			}
@@ -270,18 +267,6 @@ func quoteIdent(s string) string {
 // on or off alike: E” with backslashes and quotes escaped.
 func quoteString(s string) string {
 	return "E'" + strings.NewReplacer(`\`, `\\`, "'", `''`, "\x00", "").Replace(s) + "'"
-}
-
-// atoi reads a count from the server: -1 when it is not a number.
-func atoi(s string) int64 {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if errors.Is(err, strconv.ErrRange) && n > 0 {
-		return math.MaxInt64
-	}
-	if err != nil {
-		return -1
-	}
-	return n
 }
 
 // cutWhy says why an answer was cut, when a cap on our side cut it.

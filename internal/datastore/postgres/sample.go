@@ -207,11 +207,11 @@ func (sp *sampler) run(ctx context.Context, lim datastore.Limits) error {
 // table (counted × the table's rows / the rows searched), and says so.
 func (sp *sampler) scale(ctx context.Context) {
 	res, err := sp.query(ctx, "SELECT count(*)::text FROM "+sp.src, 2)
-	if err != nil || res == nil || len(res.rows) != 1 || len(res.rows[0]) != 1 || atoi(res.rows[0][0]) <= 0 {
+	if err != nil || res == nil || len(res.rows) != 1 || len(res.rows[0]) != 1 || datastore.ParseCount(res.rows[0][0]) <= 0 {
 		sp.out.Truncation = append(sp.out.Truncation, fmt.Sprintf("counts are over a TABLESAMPLE of the table's pages (at most %d of its about %d rows), not scaled", scanRows, sp.t.Rows))
 		return
 	}
-	searched := atoi(res.rows[0][0])
+	searched := datastore.ParseCount(res.rows[0][0])
 	sp.out.Estimated = true
 	for k, n := range sp.out.Counts {
 		sp.out.Counts[k] = int64(float64(n) * float64(sp.t.Rows) / float64(searched))
@@ -247,7 +247,7 @@ func (sp *sampler) countKeywords(ctx context.Context, keywords []string) error {
 		}
 		for _, r := range res.rows {
 			if len(r) == 2 && slices.Contains(keywords, r[0]) {
-				sp.out.Counts[r[0]] = atoi(r[1])
+				sp.out.Counts[r[0]] = datastore.ParseCount(r[1])
 			}
 		}
 		return nil
@@ -318,7 +318,7 @@ func (sp *sampler) counts(ctx context.Context, keys, exprs []string, what string
 		}
 		if res != nil && len(res.rows) == 1 && len(res.rows[0]) == len(ks) {
 			for i, k := range ks {
-				if n := atoi(res.rows[0][i]); n >= 0 {
+				if n := datastore.ParseCount(res.rows[0][i]); n >= 0 {
 					sp.out.Counts[k] = n
 				}
 			}
@@ -369,7 +369,7 @@ func (sp *sampler) fetch(ctx context.Context, keys []string, cond, heads string)
 		if len(r) != 1+len(sp.out.Columns) { // a peer's row may not match its own header
 			continue
 		}
-		i := atoi(r[0])
+		i := datastore.ParseCount(r[0])
 		if i < 1 || i > int64(len(keys)) || got[i] >= sp.perKey {
 			continue
 		}
