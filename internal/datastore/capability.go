@@ -127,13 +127,13 @@ type Privileges struct {
 	Details map[string]any
 }
 
-// Verdict is the verdict over the capabilities of impact i: Yes if any is
-// granted, else Unknown if any could not be judged, else No (none, or all
-// refused).
-func (p Privileges) Verdict(i Impact) Verdict {
+// Verdict is the verdict over the capabilities of the impacts given: Yes
+// if any is granted, else Unknown if any could not be judged, else No
+// (none, or all refused).
+func (p Privileges) Verdict(impacts ...Impact) Verdict {
 	v := No
 	for _, c := range p.Capabilities {
-		if c.Impact != i {
+		if !slices.Contains(impacts, c.Impact) {
 			continue
 		}
 		switch c.Granted {
@@ -144,6 +144,14 @@ func (p Privileges) Verdict(i Impact) Verdict {
 		}
 	}
 	return v
+}
+
+// ReadonlyByCapabilities judges Readonly from the capabilities: Yes when
+// nothing that changes the server (writing, running programs,
+// administering users or settings) is granted and each such capability was
+// settled; Unknown when one was not.
+func (p Privileges) ReadonlyByCapabilities() Verdict {
+	return p.Verdict(ImpactWrite, ImpactRunCode, ImpactAdminister).Not()
 }
 
 // privilegesKeys are the keys MarshalJSON writes itself; Details may not

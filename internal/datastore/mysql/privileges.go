@@ -167,23 +167,7 @@ func (s *Session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 		sfp, sfpNull = row[0], nulls[0]
 	}
 	p.Capabilities = s.capabilitiesFrom(grants, sfp, sfpNull, sfpErr, roleErr)
-	// Read-only: nothing that changes the server granted (writes, and
-	// administering accounts or settings, which change it too), and every
-	// such capability settled.
-	p.Readonly = datastore.Yes
-	for _, c := range p.Capabilities {
-		if c.Impact != datastore.ImpactWrite && c.Impact != datastore.ImpactRunCode && c.Impact != datastore.ImpactAdminister {
-			continue
-		}
-		switch c.Granted {
-		case datastore.Yes:
-			p.Readonly = datastore.No
-		case datastore.Unknown:
-			if p.Readonly == datastore.Yes {
-				p.Readonly = datastore.Unknown
-			}
-		}
-	}
+	p.Readonly = p.ReadonlyByCapabilities()
 	return p, nil
 }
 

@@ -63,23 +63,7 @@ func (s *session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 		}
 	}
 	p.Capabilities = caps
-	// Read-only: nothing that changes the server granted (writes, and
-	// running programs or administering roles, which change it too), and
-	// every such capability settled.
-	p.Readonly = datastore.Yes
-	for _, c := range caps {
-		if c.Impact != datastore.ImpactWrite && c.Impact != datastore.ImpactRunCode && c.Impact != datastore.ImpactAdminister {
-			continue
-		}
-		switch c.Granted {
-		case datastore.Yes:
-			p.Readonly = datastore.No
-		case datastore.Unknown:
-			if p.Readonly == datastore.Yes {
-				p.Readonly = datastore.Unknown
-			}
-		}
-	}
+	p.Readonly = p.ReadonlyByCapabilities()
 	return p, nil
 }
 
