@@ -97,6 +97,14 @@ func TestParseCount(t *testing.T) {
 	}
 }
 
+func TestBatches(t *testing.T) {
+	got := Batches([]string{"aaaa", "bb", "cc", "dddddd", "e"}, func(s string) int { return len(s) }, 6)
+	want := [][]string{{"aaaa", "bb"}, {"cc"}, {"dddddd"}, {"e"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Batches = %v, want %v", got, want)
+	}
+}
+
 // schemeDriver owns a URL scheme and nothing else.
 type schemeDriver struct{ name, scheme string }
 

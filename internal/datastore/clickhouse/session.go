@@ -832,21 +832,6 @@ const unboundedScanRows = 1_000_000
 // split over several queries.
 const maxQueryText = 6000
 
-// batches splits items so that each batch's text stays under maxQueryText.
-func batches[T any](items []T, size func(T) int) [][]T {
-	var out [][]T
-	n := 0
-	for _, it := range items {
-		if len(out) == 0 || n+size(it) > maxQueryText {
-			out = append(out, nil)
-			n = 0
-		}
-		out[len(out)-1] = append(out[len(out)-1], it)
-		n += size(it)
-	}
-	return out
-}
-
 // discover finds, in one pass over the table per batch, which keywords and
 // patterns occur, in how many rows, and keeps up to perKey of those rows for
 // each. Keywords are found with extractAll over an alternation of all of
@@ -868,7 +853,7 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 		patterns bool // leakhound_k is an index into keys, not a key
 	}
 	var passes []pass
-	for _, batch := range batches(kws, func(k string) int { return 2*len(k) + 1 }) {
+	for _, batch := range datastore.Batches(kws, func(k string) int { return 2*len(k) + 1 }, maxQueryText) {
 		alt := make([]string, len(batch))
 		for i, k := range batch {
 			alt[i] = regexp.QuoteMeta(k)
@@ -876,7 +861,7 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 		passes = append(passes, pass{batch, fmt.Sprintf("arrayJoin(arrayDistinct(extractAll(leakhound_h, %s))) AS leakhound_k, leakhound_k AS leakhound_x",
 			quoteString(strings.Join(alt, "|"))), false})
 	}
-	for _, batch := range batches(lim.Patterns, func(p string) int { return 2*len(p) + 40 }) {
+	for _, batch := range datastore.Batches(lim.Patterns, func(p string) int { return 2*len(p) + 40 }, maxQueryText) {
 		alt := make([]string, len(batch))
 		var which []string
 		for i, p := range batch {
@@ -1011,7 +996,7 @@ func (s *session) countExact(ctx context.Context, out *datastore.Rows, src strin
 		}
 	}
 	slices.Sort(names)
-	for _, batch := range batches(names, func(n string) int { return len(exact[n].Pattern) + 60 + 40*len(exact[n].Keywords) }) {
+	for _, batch := range datastore.Batches(names, func(n string) int { return len(exact[n].Pattern) + 60 + 40*len(exact[n].Keywords) }, maxQueryText) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

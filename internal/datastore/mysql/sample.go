@@ -131,7 +131,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 		prefix := fmt.Sprintf("(SELECT %s AS leakhound_h FROM %s%s LIMIT %d) leakhound_x", hay, from, randomRows(t.Rows, searchRows), searchRows)
 		found := map[string]int64{}
 		searched := int64(-1) // rows the search read
-		for _, batch := range batches(keys, func(k key) int { return len(k.cond) + 40 }) {
+		for _, batch := range datastore.Batches(keys, func(k key) int { return len(k.cond) + 40 }, maxQueryText) {
 			sums := make([]string, len(batch))
 			for i, k := range batch {
 				sums[i] = fmt.Sprintf("SUM(%s)", k.cond)
@@ -194,7 +194,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 		// 4. Rows holding each key, rarest first.
 		slices.SortStableFunc(present, func(a, b key) int { return int(min(max(out.Counts[a.name]-out.Counts[b.name], -1), 1)) })
 		seen := map[string]bool{}
-		for _, batch := range batches(present, func(k key) int { return len(k.cond) + 60 + 20*len(heads) }) {
+		for _, batch := range datastore.Batches(present, func(k key) int { return len(k.cond) + 60 + 20*len(heads) }, maxQueryText) {
 			if budget <= 0 {
 				break
 			}
@@ -306,7 +306,7 @@ func (s *Session) countExact(ctx context.Context, out *datastore.Rows, hay, from
 		}
 	}
 	slices.Sort(names)
-	for _, batch := range batches(names, func(n string) int { return 2*len(exact[n].Pattern) + 80 + 40*len(exact[n].Keywords) }) {
+	for _, batch := range datastore.Batches(names, func(n string) int { return 2*len(exact[n].Pattern) + 80 + 40*len(exact[n].Keywords) }, maxQueryText) {
 		if ctx.Err() != nil {
 			return
 		}
@@ -332,22 +332,6 @@ func (s *Session) countExact(ctx context.Context, out *datastore.Rows, hay, from
 			}
 		}
 	}
-}
-
-// batches splits items so that each query's text stays well under
-// max_allowed_packet.
-func batches[T any](items []T, size func(T) int) [][]T {
-	var out [][]T
-	n := 0
-	for _, it := range items {
-		if len(out) == 0 || n+size(it) > maxQueryText {
-			out = append(out, nil)
-			n = 0
-		}
-		out[len(out)-1] = append(out[len(out)-1], it)
-		n += size(it)
-	}
-	return out
 }
 
 // randomRows is a WHERE clause keeping about n of a table's rows rows at
