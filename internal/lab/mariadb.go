@@ -70,7 +70,7 @@ func (s MariaDBServer) up(ctx context.Context, logf Logf) error {
 	if err := s.start(ctx, logf); err != nil {
 		return err
 	}
-	return s.seed(ctx, logf)
+	return s.sql().seed(ctx, logf)
 }
 
 func (s MariaDBServer) start(ctx context.Context, logf Logf) error {
@@ -205,36 +205,15 @@ func myLit(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`, "\n", `\n`, "\r", `\r`, "\x1a", `\Z`).Replace(s) + "'"
 }
 
-func (s MariaDBServer) stamp() (string, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir(), "stamp"))
-	if err != nil {
-		return "", fmt.Errorf("%s: the lab's stamp: %w", s.Name, err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-func (s MariaDBServer) seeded(ctx context.Context) bool {
-	got, err := s.Admin(ctx, "SELECT seed_version FROM "+StampSchema+".stamp")
-	return err == nil && strings.TrimSpace(got) == sqlSeedVersion
-}
-
-func (s MariaDBServer) seed(ctx context.Context, logf Logf) error {
-	if s.seeded(ctx) {
-		return nil
-	}
-	stamp, err := s.stamp()
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(s.writeSeed(pw, stamp)) }()
-	if _, err := s.client(ctx, AdminUser, AdminPassword, pr); err != nil {
-		pr.CloseWithError(err)
-		return fmt.Errorf("seeding: %w", err)
-	}
-	logf("%s: seeded %s in %s", s.Name, SQLDatabase, time.Since(start).Round(time.Millisecond))
-	return nil
+// sql is what seeding and checking s needs (sqlServer).
+func (s MariaDBServer) sql() sqlServer {
+	return sqlServer{name: s.Name, host: s.Host, port: s.Port, dir: s.dir(), pidFile: filepath.Join(s.dir(), "pid"),
+		query: s.Admin,
+		run: func(ctx context.Context, script io.Reader) error {
+			_, err := s.client(ctx, AdminUser, AdminPassword, script)
+			return err
+		},
+		writeSeed: s.writeSeed}
 }
 
 // writeSeed writes the SQL script that seeds s; the stamp's seed_version
@@ -321,27 +300,8 @@ func (s MariaDBServer) writeSeed(w io.Writer, stamp string) error {
 }
 
 // Verify reports whether the server answering on s.Host:s.Port is the
-// lab's own: the mariadbd started with s's pid file holds the listening
-// socket, and its stamp table holds the token the lab wrote. An error
-// wrapping ErrForeign means someone else's server answers there.
-func (s MariaDBServer) Verify(ctx context.Context) error {
-	pid, _ := readPid(filepath.Join(s.dir(), "pid"))
-	if err := listenerOwnedBy(s.Host, s.Port, pid, s.Name); err != nil {
-		return err
-	}
-	want, err := s.stamp()
-	if err != nil {
-		return err
-	}
-	got, err := s.Admin(ctx, "SELECT value FROM "+StampSchema+".stamp")
-	if err != nil {
-		return fmt.Errorf("%s: reading the stamp: %w", s.Name, err)
-	}
-	if strings.TrimSpace(got) != want {
-		return fmt.Errorf("%s on %s:%d: stamp %q, the lab wrote %q: %w", s.Name, s.Host, s.Port, strings.TrimSpace(got), want, ErrForeign)
-	}
-	return nil
-}
+// lab's own mariadbd: see sqlServer.verify.
+func (s MariaDBServer) Verify(ctx context.Context) error { return s.sql().verify(ctx) }
 
 func (s MariaDBServer) stop() error {
 	return stopPidSignal(filepath.Join(s.dir(), "pid"), syscall.SIGTERM, "mariadbd", "mysqld")

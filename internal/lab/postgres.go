@@ -145,7 +145,7 @@ func (s PGServer) up(ctx context.Context, logf Logf) error {
 	if err := s.start(ctx, logf); err != nil {
 		return err
 	}
-	return s.seed(ctx, logf)
+	return s.sql().seed(ctx, logf)
 }
 
 func (s PGServer) start(ctx context.Context, logf Logf) error {
@@ -284,37 +284,16 @@ func copyEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`).Replace(s)
 }
 
-func (s PGServer) stamp() (string, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir(), "stamp"))
-	if err != nil {
-		return "", fmt.Errorf("%s: the lab's stamp: %w", s.Name, err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-// seeded reports whether s holds this version of the seed.
-func (s PGServer) seeded(ctx context.Context) bool {
-	got, err := s.Admin(ctx, "postgres", "SELECT seed_version FROM "+StampSchema+".stamp")
-	return err == nil && strings.TrimSpace(got) == sqlSeedVersion
-}
-
-func (s PGServer) seed(ctx context.Context, logf Logf) error {
-	if s.seeded(ctx) {
-		return nil
-	}
-	stamp, err := s.stamp()
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(s.writeSeed(pw, stamp)) }()
-	if _, err := s.psql(ctx, "postgres", pr); err != nil {
-		pr.CloseWithError(err)
-		return fmt.Errorf("seeding: %w", err)
-	}
-	logf("%s: seeded %s in %s", s.Name, SQLDatabase, time.Since(start).Round(time.Millisecond))
-	return nil
+// sql is what seeding and checking s needs (sqlServer): the stamp lives
+// in database postgres.
+func (s PGServer) sql() sqlServer {
+	return sqlServer{name: s.Name, host: s.Host, port: s.Port, dir: s.dir(), pidFile: filepath.Join(s.data(), "postmaster.pid"),
+		query: func(ctx context.Context, sql string) (string, error) { return s.Admin(ctx, "postgres", sql) },
+		run: func(ctx context.Context, script io.Reader) error {
+			_, err := s.psql(ctx, "postgres", script)
+			return err
+		},
+		writeSeed: s.writeSeed}
 }
 
 // writeSeed writes the psql script that seeds s. The stamp's seed_version
@@ -387,27 +366,8 @@ func (s PGServer) writeSeed(w io.Writer, stamp string) error {
 }
 
 // Verify reports whether the server answering on s.Host:s.Port is the
-// lab's own: the postmaster started from s's data directory holds the
-// listening socket, and its stamp table holds the token the lab wrote. An
-// error wrapping ErrForeign means someone else's server answers there.
-func (s PGServer) Verify(ctx context.Context) error {
-	pid, _ := readPid(filepath.Join(s.data(), "postmaster.pid"))
-	if err := listenerOwnedBy(s.Host, s.Port, pid, s.Name); err != nil {
-		return err
-	}
-	want, err := s.stamp()
-	if err != nil {
-		return err
-	}
-	got, err := s.Admin(ctx, "postgres", "SELECT value FROM "+StampSchema+".stamp")
-	if err != nil {
-		return fmt.Errorf("%s: reading the stamp: %w", s.Name, err)
-	}
-	if strings.TrimSpace(got) != want {
-		return fmt.Errorf("%s on %s:%d: stamp %q, the lab wrote %q: %w", s.Name, s.Host, s.Port, strings.TrimSpace(got), want, ErrForeign)
-	}
-	return nil
-}
+// lab's own postmaster: see sqlServer.verify.
+func (s PGServer) Verify(ctx context.Context) error { return s.sql().verify(ctx) }
 
 func (s PGServer) stop() error {
 	return stopPidSignal(filepath.Join(s.data(), "postmaster.pid"), syscall.SIGINT, "postgres")

@@ -121,7 +121,7 @@ func TestPGOpenNeedsNoPassword(t *testing.T) {
 	if err != nil || got != strconv.Itoa(ChatLogsRows/400) {
 		t.Errorf("chat_logs rows with a secret: %q, %v; want %d", got, err, ChatLogsRows/400)
 	}
-	stamp, _ := PGOpen.stamp()
+	stamp, _ := PGOpen.sql().stamp()
 	if got, err := tcpPsql(t, PGOpen, "app", "", "disable", "postgres", "SELECT value FROM "+StampSchema+".stamp"); err != nil || got != stamp {
 		t.Errorf("stamp over TCP: %q, %v; want %q", got, err, stamp)
 	}
@@ -186,7 +186,7 @@ func TestMariaDBOpenNeedsNoPassword(t *testing.T) {
 			t.Errorf("count of %q as root: %q, %v; want %d", table, got, err, n)
 		}
 	}
-	stamp, _ := MariaDBOpen.stamp()
+	stamp, _ := MariaDBOpen.sql().stamp()
 	if got, err := tcpMariaDB(t, MariaDBOpen, "root", "", "SELECT value FROM "+StampSchema+".stamp"); err != nil || got != stamp {
 		t.Errorf("stamp: %q, %v; want %q", got, err, stamp)
 	}

@@ -1,8 +1,12 @@
 package lab
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -28,6 +32,79 @@ const (
 // sqlSeedVersion changes whenever the relational servers' data does: a
 // server seeded by another version is seeded again.
 const sqlSeedVersion = "1"
+
+// sqlServer is what seeding and checking a relational server of the lab
+// needs, whatever its engine: the PostgreSQL and MariaDB servers each give
+// theirs (PGServer.sql, MariaDBServer.sql).
+type sqlServer struct {
+	name, host string
+	port       int
+	dir        string // the server's directory, where the file stamp is
+	pidFile    string // of the process that should hold the listening socket
+	// query runs one statement as the lab's admin in the stamp's database
+	// and returns its output; run runs a script as the lab's admin.
+	query     func(ctx context.Context, sql string) (string, error)
+	run       func(ctx context.Context, script io.Reader) error
+	writeSeed func(w io.Writer, stamp string) error
+}
+
+// stamp is the token the lab wrote when it made the server's directory.
+func (s sqlServer) stamp() (string, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, "stamp"))
+	if err != nil {
+		return "", fmt.Errorf("%s: the lab's stamp: %w", s.name, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// seeded reports whether the server holds this version of the seed.
+func (s sqlServer) seeded(ctx context.Context) bool {
+	got, err := s.query(ctx, "SELECT seed_version FROM "+StampSchema+".stamp")
+	return err == nil && strings.TrimSpace(got) == sqlSeedVersion
+}
+
+// seed seeds the server unless it holds this version of the seed already.
+func (s sqlServer) seed(ctx context.Context, logf Logf) error {
+	if s.seeded(ctx) {
+		return nil
+	}
+	stamp, err := s.stamp()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(s.writeSeed(pw, stamp)) }()
+	if err := s.run(ctx, pr); err != nil {
+		pr.CloseWithError(err)
+		return fmt.Errorf("seeding: %w", err)
+	}
+	logf("%s: seeded %s in %s", s.name, SQLDatabase, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// verify reports whether the server answering on its address is the lab's
+// own: the process started with its pid file holds the listening socket,
+// and its stamp table holds the token the lab wrote. An error wrapping
+// ErrForeign means someone else's server answers there.
+func (s sqlServer) verify(ctx context.Context) error {
+	pid, _ := readPid(s.pidFile)
+	if err := listenerOwnedBy(s.host, s.port, pid, s.name); err != nil {
+		return err
+	}
+	want, err := s.stamp()
+	if err != nil {
+		return err
+	}
+	got, err := s.query(ctx, "SELECT value FROM "+StampSchema+".stamp")
+	if err != nil {
+		return fmt.Errorf("%s: reading the stamp: %w", s.name, err)
+	}
+	if strings.TrimSpace(got) != want {
+		return fmt.Errorf("%s on %s:%d: stamp %q, the lab wrote %q: %w", s.name, s.host, s.port, strings.TrimSpace(got), want, ErrForeign)
+	}
+	return nil
+}
 
 // Row counts of the small tables, on every relational server.
 const (
