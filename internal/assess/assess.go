@@ -128,7 +128,7 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 	case datastore.AuthIPRestricted:
 		f.Severity = Info
 		who := "refused"
-		if svc.User != "" { // MySQL refuses an address before any user is named
+		if svc.User != "" { // an engine may refuse an address before any user is named
 			who = "user " + svc.User + " refused"
 		}
 		f.Reasons = append(f.Reasons, fmt.Sprintf("%s from this address (code %d): the server is reachable but restricts by network", who, svc.AuthCode))

@@ -354,7 +354,7 @@ func TestRunResumedExitReflectsEarlierFindings(t *testing.T) {
 // Targets that cannot be read or parsed are skipped, told, counted, and
 // make the exit status 2.
 func TestRunCountsSkippedTargets(t *testing.T) {
-	sum, _, warns, _ := fakeScan(t, Config{Ports: []int{1}}, "127.0.28.1", "bad host!", "10.0.0.0/8-")
+	sum, _, warns, _ := fakeScan(t, Config{Ports: []int{1}}, "127.0.28.1", "bad host!", "127.0.0.0/8-")
 	if sum.Skipped != 2 || sum.Errors != 2 || len(warns) != 2 || sum.Targets != 1 {
 		t.Errorf("summary %+v, warnings %q; want 2 skipped, 2 errors, 1 target", sum, warns)
 	}
