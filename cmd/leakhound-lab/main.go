@@ -1,7 +1,7 @@
 // Command leakhound-lab brings the project's lab of real, seeded datastores
 // up on loopback addresses, and down again.
 //
-//	leakhound-lab up|down|status [clickhouse] [postgresql] [mariadb]
+//	leakhound-lab up|down|status [ENGINE]...
 //
 // Naming engines limits the command to their servers (clickhouse includes
 // the lab's nginx and DNS server); with none, it acts on all of them.
@@ -19,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintf(os.Stderr, "usage: leakhound-lab up|down|status [%s]...\n", strings.Join(lab.Engines, "|"))
+		fmt.Fprintf(os.Stderr, "usage: leakhound-lab up|down|status [%s]...\n", strings.Join(lab.Engines(), "|"))
 		os.Exit(2)
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...) }

@@ -27,9 +27,7 @@ import (
 	"github.com/leakhound/leakhound/internal/assess"
 	"github.com/leakhound/leakhound/internal/classify"
 	"github.com/leakhound/leakhound/internal/datastore"
-	_ "github.com/leakhound/leakhound/internal/datastore/clickhouse" // registers the driver
-	_ "github.com/leakhound/leakhound/internal/datastore/mysql"      // registers the driver
-	_ "github.com/leakhound/leakhound/internal/datastore/postgres"   // registers the driver
+	_ "github.com/leakhound/leakhound/internal/datastore/all" // registers every driver
 	"github.com/leakhound/leakhound/internal/report"
 	"github.com/leakhound/leakhound/internal/resolve"
 	"github.com/leakhound/leakhound/internal/scan"

@@ -26,6 +26,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,6 +169,45 @@ http {
 // Logf reports progress.
 type Logf func(format string, args ...any)
 
+// Engine is one engine's servers in the lab: each engine's file registers
+// its own in init(), so a new engine joins the lab with one file and no edit
+// here.
+type Engine struct {
+	// Name is how scripts/lab names the engine: clickhouse, postgresql, …
+	Name string
+	// Up starts every server of the engine that is not running and seeds
+	// what is missing; a running, seeded server is left as it is.
+	Up func(ctx context.Context, logf Logf) error
+	// Down stops the engine's servers started from Dir.
+	Down func(logf Logf) error
+	// Status writes one line per server and returns the names of those
+	// down or not the lab's.
+	Status func(ctx context.Context, w io.Writer) (down []string)
+}
+
+var engines []Engine
+
+// RegisterEngine adds an engine to the lab; it panics on a duplicate name.
+func RegisterEngine(e Engine) {
+	for _, o := range engines {
+		if o.Name == e.Name {
+			panic("lab: engine " + e.Name + " registered twice")
+		}
+	}
+	engines = append(engines, e)
+	sort.Slice(engines, func(i, j int) bool { return engines[i].Name < engines[j].Name })
+}
+
+// Engines are the names of every engine of the lab, the default of Up,
+// Down and Status.
+func Engines() []string {
+	names := make([]string, len(engines))
+	for i, e := range engines {
+		names[i] = e.Name
+	}
+	return names
+}
+
 // Engines of the lab, as Up, Down and Status name them. clickhouse
 // includes the nginx and the DNS server that go with its servers.
 const (
@@ -175,56 +216,48 @@ const (
 	EngineMariaDB    = "mariadb"
 )
 
-// Engines are every engine of the lab, the default of Up, Down and Status.
-var Engines = []string{EngineClickHouse, EnginePostgres, EngineMariaDB}
-
-func selectEngines(engines []string) (map[string]bool, error) {
-	if len(engines) == 0 {
-		engines = Engines
+func selectEngines(names []string) ([]Engine, error) {
+	if len(names) == 0 {
+		return engines, nil
 	}
-	sel := map[string]bool{}
-	for _, e := range engines {
-		switch e {
-		case EngineClickHouse, EnginePostgres, EngineMariaDB:
-			sel[e] = true
-		default:
-			return nil, fmt.Errorf("unknown lab engine %q (%s)", e, strings.Join(Engines, ", "))
+	var sel []Engine
+	for _, n := range names {
+		i := slices.IndexFunc(engines, func(e Engine) bool { return e.Name == n })
+		if i < 0 {
+			return nil, fmt.Errorf("unknown lab engine %q (%s)", n, strings.Join(Engines(), ", "))
+		}
+		if !slices.ContainsFunc(sel, func(e Engine) bool { return e.Name == n }) {
+			sel = append(sel, engines[i])
 		}
 	}
 	return sel, nil
 }
 
-// Up starts every lab server of engines (all when none is named) that is
-// not running and seeds what is missing, every server in parallel. It is
-// idempotent: a running, seeded lab is left as it is.
-func Up(ctx context.Context, logf Logf, engines ...string) error {
-	sel, err := selectEngines(engines)
+// Up starts every lab server of the named engines (all when none is named)
+// that is not running and seeds what is missing, every engine in parallel.
+// It is idempotent: a running, seeded lab is left as it is.
+func Up(ctx context.Context, logf Logf, names ...string) error {
+	sel, err := selectEngines(names)
 	if err != nil {
 		return err
 	}
 	var jobs []func() error
-	if sel[EngineClickHouse] {
-		jobs = append(jobs, func() error { return upClickHouse(ctx, logf) })
+	for _, e := range sel {
+		jobs = append(jobs, func() error { return e.Up(ctx, logf) })
 	}
-	if sel[EnginePostgres] {
-		for _, s := range PGServers {
-			jobs = append(jobs, func() error {
-				if err := s.up(ctx, logf); err != nil {
-					return fmt.Errorf("lab server %s (%s:%d): %w", s.Name, s.Host, s.Port, err)
-				}
-				return nil
-			})
-		}
-	}
-	if sel[EngineMariaDB] {
-		for _, s := range MariaDBServers {
-			jobs = append(jobs, func() error {
-				if err := s.up(ctx, logf); err != nil {
-					return fmt.Errorf("lab server %s (%s:%d): %w", s.Name, s.Host, s.Port, err)
-				}
-				return nil
-			})
-		}
+	return parallel(jobs...)
+}
+
+// upEach starts servers in parallel, naming the one that failed.
+func upEach[S any](ctx context.Context, logf Logf, servers []S, name func(S) string, up func(S, context.Context, Logf) error) error {
+	var jobs []func() error
+	for _, s := range servers {
+		jobs = append(jobs, func() error {
+			if err := up(s, ctx, logf); err != nil {
+				return fmt.Errorf("lab server %s: %w", name(s), err)
+			}
+			return nil
+		})
 	}
 	return parallel(jobs...)
 }
@@ -241,17 +274,12 @@ func parallel(jobs ...func() error) error {
 	return errors.Join(errs...)
 }
 
+func init() {
+	RegisterEngine(Engine{Name: EngineClickHouse, Up: upClickHouse, Down: downClickHouse, Status: statusClickHouse})
+}
+
 func upClickHouse(ctx context.Context, logf Logf) error {
-	var jobs []func() error
-	for _, s := range Servers {
-		jobs = append(jobs, func() error {
-			if err := s.start(ctx, logf); err != nil {
-				return fmt.Errorf("lab server %s (%s): %w", s.Name, s.Host, err)
-			}
-			return nil
-		})
-	}
-	if err := parallel(jobs...); err != nil {
+	if err := upEach(ctx, logf, Servers, func(s Server) string { return s.Name + " (" + s.Host + ")" }, Server.start); err != nil {
 		return err
 	}
 	if err := startWeb(logf); err != nil {
@@ -421,13 +449,21 @@ func webAnswers() bool {
 	return string(b) == "Ok.\n" && resp.Header.Get("Server") != ""
 }
 
-// Down stops every lab server of engines (all when none is named) started
-// from Dir.
-func Down(logf Logf, engines ...string) error {
-	sel, err := selectEngines(engines)
+// Down stops every lab server of the named engines (all when none is
+// named) started from Dir, every engine in parallel.
+func Down(logf Logf, names ...string) error {
+	sel, err := selectEngines(names)
 	if err != nil {
 		return err
 	}
+	var jobs []func() error
+	for _, e := range sel {
+		jobs = append(jobs, func() error { return e.Down(logf) })
+	}
+	return parallel(jobs...)
+}
+
+func downClickHouse(logf Logf) error {
 	var errs []error
 	stopped := func(name string, err error) {
 		if err != nil {
@@ -436,31 +472,22 @@ func Down(logf Logf, engines ...string) error {
 			logf("%s: stopped", name)
 		}
 	}
-	// The relational servers flush their buffers on the way down: stop
-	// them all at once.
-	var jobs []func() error
-	for _, s := range PGServers {
-		if sel[EnginePostgres] {
-			jobs = append(jobs, func() error { return logStop(logf, s.Name, s.stop()) })
-		}
-	}
-	for _, s := range MariaDBServers {
-		if sel[EngineMariaDB] {
-			jobs = append(jobs, func() error { return logStop(logf, s.Name, s.stop()) })
-		}
-	}
-	if err := parallel(jobs...); err != nil {
-		errs = append(errs, err)
-	}
-	if !sel[EngineClickHouse] {
-		return errors.Join(errs...)
-	}
 	for _, s := range Servers {
 		stopped(s.Name, stopPid(filepath.Join(s.dir(), "pid")))
 	}
 	stopped("web", stopPid(filepath.Join(Dir(), "web", "nginx.pid")))
 	stopped("dns", stopPid(filepath.Join(Dir(), "dns", "dnsmasq.pid")))
 	return errors.Join(errs...)
+}
+
+// stopEach stops servers in parallel (the relational ones flush their
+// buffers on the way down).
+func stopEach[S any](logf Logf, servers []S, name func(S) string, stop func(S) error) error {
+	var jobs []func() error
+	for _, s := range servers {
+		jobs = append(jobs, func() error { return logStop(logf, name(s), stop(s)) })
+	}
+	return parallel(jobs...)
 }
 
 func logStop(logf Logf, name string, err error) error {
@@ -475,77 +502,60 @@ func stopPid(file string) error {
 	return stopPidSignal(file, syscall.SIGTERM, "clickhouse", "nginx", "dnsmasq")
 }
 
-// Status writes one line per lab server of engines (all when none is
-// named): where it is and whether it answers, and says so when a server
-// answering on a lab address is not the lab's own.
-func Status(ctx context.Context, w io.Writer, engines ...string) error {
-	sel, err := selectEngines(engines)
+// Status writes one line per lab server of the named engines (all when
+// none is named): where it is and whether it answers, and says so when a
+// server answering on a lab address is not the lab's own.
+func Status(ctx context.Context, w io.Writer, names ...string) error {
+	sel, err := selectEngines(names)
 	if err != nil {
 		return err
 	}
 	var down []string
-	state := func(name string, verify func(context.Context) error) string {
-		err := verify(ctx)
-		switch {
-		case err == nil:
-			return "up"
-		case errors.Is(err, ErrForeign):
-			down = append(down, name)
-			return "NOT THE LAB'S: " + err.Error()
-		default:
-			down = append(down, name)
-			return "down"
-		}
-	}
-	if sel[EngineClickHouse] {
-		for _, s := range Servers {
-			kind := "http:%d native:%d"
-			if s.TLS {
-				kind = "https:%d native+tls:%d"
-			}
-			fmt.Fprintf(w, "%-18s clickhouse %s "+kind+"  %s\n", s.Name, s.Host, s.HTTPPort, s.NativePort, state(s.Name, s.Verify))
-		}
-		st := "up"
-		if !webAnswers() {
-			st = "down"
-			down = append(down, "web")
-		}
-		fmt.Fprintf(w, "%-18s nginx      %s http:%d  %s\n", "web", WebHost, WebPort, st)
-		st = "up"
-		if !dnsAnswers(ctx) {
-			st = "down"
-			down = append(down, "dns")
-		}
-		fmt.Fprintf(w, "%-18s dnsmasq    %s  %s (zones %s, %s)\n", "dns", DNSServer(), st, Domain, WildDomain)
-	}
-	if sel[EnginePostgres] {
-		for _, s := range PGServers {
-			how := s.Method
-			if s.Networks != "" {
-				how += " from " + s.Networks + " only"
-			}
-			if s.TLS {
-				how += ", TLS only"
-			}
-			fmt.Fprintf(w, "%-18s postgresql %s:%d (%s)  %s\n", s.Name, s.Host, s.Port, how, state(s.Name, s.Verify))
-		}
-	}
-	if sel[EngineMariaDB] {
-		for _, s := range MariaDBServers {
-			how := "no password"
-			if s.Password != "" {
-				how = "password"
-			}
-			if s.Networks != "" {
-				how += ", from " + s.Networks + " only"
-			}
-			fmt.Fprintf(w, "%-18s mariadb    %s:%d (%s)  %s\n", s.Name, s.Host, s.Port, how, state(s.Name, s.Verify))
-		}
+	for _, e := range sel {
+		down = append(down, e.Status(ctx, w)...)
 	}
 	if len(down) > 0 {
 		return fmt.Errorf("down or not the lab's: %s", strings.Join(down, ", "))
 	}
 	return nil
+}
+
+// State is what Status prints of a server whose verify returned err, with
+// the server's name appended to *down unless it is up.
+func State(err error, name string, down *[]string) string {
+	switch {
+	case err == nil:
+		return "up"
+	case errors.Is(err, ErrForeign):
+		*down = append(*down, name)
+		return "NOT THE LAB'S: " + err.Error()
+	default:
+		*down = append(*down, name)
+		return "down"
+	}
+}
+
+func statusClickHouse(ctx context.Context, w io.Writer) (down []string) {
+	for _, s := range Servers {
+		kind := "http:%d native:%d"
+		if s.TLS {
+			kind = "https:%d native+tls:%d"
+		}
+		fmt.Fprintf(w, "%-18s clickhouse %s "+kind+"  %s\n", s.Name, s.Host, s.HTTPPort, s.NativePort, State(s.Verify(ctx), s.Name, &down))
+	}
+	st := "up"
+	if !webAnswers() {
+		st = "down"
+		down = append(down, "web")
+	}
+	fmt.Fprintf(w, "%-18s nginx      %s http:%d  %s\n", "web", WebHost, WebPort, st)
+	st = "up"
+	if !dnsAnswers(ctx) {
+		st = "down"
+		down = append(down, "dns")
+	}
+	fmt.Fprintf(w, "%-18s dnsmasq    %s  %s (zones %s, %s)\n", "dns", DNSServer(), st, Domain, WildDomain)
+	return down
 }
 
 // writeSelfSigned writes server.crt and server.key for host into dir,

@@ -32,6 +32,32 @@ type MariaDBServer struct {
 
 // The lab's MariaDB servers, all on 3306. 127.0.0.9 is taken: wild.test
 // answers it as the address where nothing listens.
+func init() {
+	name := func(s MariaDBServer) string { return fmt.Sprintf("%s (%s:%d)", s.Name, s.Host, s.Port) }
+	RegisterEngine(Engine{
+		Name: EngineMariaDB,
+		Up: func(ctx context.Context, logf Logf) error {
+			return upEach(ctx, logf, MariaDBServers, name, MariaDBServer.up)
+		},
+		Down: func(logf Logf) error {
+			return stopEach(logf, MariaDBServers, func(s MariaDBServer) string { return s.Name }, MariaDBServer.stop)
+		},
+		Status: func(ctx context.Context, w io.Writer) (down []string) {
+			for _, s := range MariaDBServers {
+				how := "no password"
+				if s.Password != "" {
+					how = "password"
+				}
+				if s.Networks != "" {
+					how += ", from " + s.Networks + " only"
+				}
+				fmt.Fprintf(w, "%-18s mariadb    %s:%d (%s)  %s\n", s.Name, s.Host, s.Port, how, State(s.Verify(ctx), s.Name, &down))
+			}
+			return down
+		},
+	})
+}
+
 var (
 	// MariaDBOpen lets root and app in from anywhere with an empty
 	// password; both hold FILE, and secure_file_priv is not set, which on

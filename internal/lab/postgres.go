@@ -40,6 +40,32 @@ type PGServer struct {
 }
 
 // The lab's PostgreSQL servers, all on 5432.
+func init() {
+	name := func(s PGServer) string { return fmt.Sprintf("%s (%s:%d)", s.Name, s.Host, s.Port) }
+	RegisterEngine(Engine{
+		Name: EnginePostgres,
+		Up: func(ctx context.Context, logf Logf) error {
+			return upEach(ctx, logf, PGServers, name, PGServer.up)
+		},
+		Down: func(logf Logf) error {
+			return stopEach(logf, PGServers, func(s PGServer) string { return s.Name }, PGServer.stop)
+		},
+		Status: func(ctx context.Context, w io.Writer) (down []string) {
+			for _, s := range PGServers {
+				how := s.Method
+				if s.Networks != "" {
+					how += " from " + s.Networks + " only"
+				}
+				if s.TLS {
+					how += ", TLS only"
+				}
+				fmt.Fprintf(w, "%-18s postgresql %s:%d (%s)  %s\n", s.Name, s.Host, s.Port, how, State(s.Verify(ctx), s.Name, &down))
+			}
+			return down
+		},
+	})
+}
+
 var (
 	// PGOpen trusts every TCP client: postgres and PGUsers log in with no password.
 	PGOpen = PGServer{Name: "pg-open", Host: "127.0.0.8", Port: 5432, Method: "trust", Full: true}
