@@ -4,31 +4,57 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/leakhound/leakhound/internal/classify"
 	"github.com/leakhound/leakhound/internal/report"
+	"github.com/spf13/cobra"
 )
 
-func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var format string
-	fs.StringVar(&format, "format", "text", "output format: text, jsonl, "+strings.Join(report.FileFormats, ", "))
-	fs.StringVar(&format, "f", "text", "short for --format")
-	var fingerprintKey string
-	fs.StringVar(&fingerprintKey, "fingerprint-key", "", fingerprintKeyHelp)
-	paths, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitClean
-		}
-		return exitError
+// classifyFlags holds the flags of "leakhound classify".
+type classifyFlags struct {
+	format, fingerprintKey string
+}
+
+// newClassifyCmd returns "leakhound classify", which sets *code to its exit
+// status.
+//
+// A flag is one line in its group below: the group sets the place of its
+// help.
+func newClassifyCmd(code *int, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	var o classifyFlags
+	cmd := &cobra.Command{
+		Use:   "classify [flags] [PATH|-]...",
+		Short: "Find secrets, personal data and chat logs in files, directories or standard input",
+		Long: `Scan files, directories or standard input (- or nothing) line by line and write one
+detection per line, redacted and fingerprinted, never the raw value.`,
+		Example: `  leakhound classify app.log
+  leakhound classify -f jsonl logs/
+  leakhound classify -f sarif src/ > leakhound.sarif`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, paths []string) error {
+			*code = o.run(cmd.Context(), paths, stdin, stdout, stderr)
+			return nil
+		},
 	}
+	g := newFlagGroups(cmd)
+
+	detect := g.add("DETECTION")
+	detect.StringVar(&o.fingerprintKey, "fingerprint-key", "", fingerprintKeyHelp)
+
+	out := g.add("OUTPUT")
+	out.StringVarP(&o.format, "format", "f", "text", "output `FORMAT`: text, jsonl, "+strings.Join(report.FileFormats, ", "))
+
+	g.attach()
+	completeWith(cmd, "format", append([]string{"text", "jsonl"}, report.FileFormats...)...)
+	return cmd
+}
+
+// run classifies the paths and returns the exit status.
+func (o *classifyFlags) run(ctx context.Context, paths []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	format, fingerprintKey := o.format, o.fingerprintKey
 	var doc report.FileWriter // a document format: sarif, defectdojo
 	if format != "text" && format != "jsonl" {
 		if _, err := report.NewFiles(format, io.Discard); err != nil {

@@ -8,8 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"iter"
@@ -20,19 +18,17 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/leakhound/leakhound/internal/assess"
 	"github.com/leakhound/leakhound/internal/classify"
 	"github.com/leakhound/leakhound/internal/datastore"
 	_ "github.com/leakhound/leakhound/internal/datastore/all" // registers every driver
 	"github.com/leakhound/leakhound/internal/report"
 	"github.com/leakhound/leakhound/internal/resolve"
 	"github.com/leakhound/leakhound/internal/scan"
-	"github.com/leakhound/leakhound/internal/sweep"
 	"github.com/leakhound/leakhound/internal/target"
+	"github.com/spf13/cobra"
 )
 
 // Exit codes (README, "Exit status").
@@ -42,340 +38,121 @@ const (
 	exitError    = scan.ExitError
 )
 
-const usage = `usage: leakhound scan [flags] TARGET...
-       leakhound classify [flags] [PATH|-]...
-       leakhound version
-
-Run "leakhound scan -h" or "leakhound classify -h" for flags.
-`
-
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(exitError)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The first signal stops the command, which writes what it found; a
 	// second one, once the default action is back, kills it at once.
 	context.AfterFunc(ctx, stop)
-	var code int
-	switch os.Args[1] {
-	case "scan":
-		code = runScan(ctx, os.Args[2:], os.Stdout, os.Stderr)
-	case "classify":
-		code = runClassify(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
-	case "version", "--version":
-		fmt.Println("leakhound " + report.Version)
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-	default:
-		fmt.Fprintf(os.Stderr, "leakhound: unknown command %q\n%s", os.Args[1], usage)
-		code = exitError
-	}
-	os.Exit(code)
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-const fingerprintKeyHelp = "hex key (at least 16 bytes) of the keyed fingerprints; share one to compare fingerprints across machines (default: $" + classify.KeyEnv + ", else a key made on first use and kept in <user config dir>/leakhound/fingerprint.key)"
-
-// parseInterleaved parses flags that may come before, between or after the
-// positional arguments, as in "leakhound scan 127.0.0.4 -p 18123".
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
-func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		ports, format, output, list, failOn, colour string
-		excludeFile, resumeFile, shardSpec          string
-		openFile, maxMemory                         string
-		resolver, wordlist, seedSpec                string
-		excludes                                    listFlag
-		timeout, connectTimeout, budget             time.Duration
-		concurrency, perHost, rate, retries         int
-		assessConcurrency                           int
-		dnsWorkers                                  int
-		sampleRows, randomRows                      int
-		maxRead                                     int64
-		noSample, noBrute, quiet                    bool
-		fingerprintKey                              string
-	)
-	str := func(p *string, short, long, def, help string) {
-		fs.StringVar(p, long, def, help)
-		if short != "" {
-			fs.StringVar(p, short, def, "short for --"+long)
-		}
-	}
-	str(&ports, "p", "ports", "", "ports to sweep: list, ranges, or datastore names (8123,9000-9010,clickhouse); default: every driver's ports")
-	str(&format, "f", "format", "text", "output format: "+strings.Join(report.Formats, ", "))
-	str(&output, "o", "output", "", "write findings to this file instead of standard output")
-	str(&list, "l", "list", "", "read more targets from this file, one per line (- for standard input)")
-	str(&failOn, "", "fail-on", "high", "exit 1 when a finding is at or above this severity (info, low, medium, high, critical)")
-	str(&colour, "", "color", "auto", "colour text output: auto, always, never")
-	fs.Var(&excludes, "exclude", "never touch these addresses, CIDRs, ranges or names (comma-separated; may be repeated)")
-	str(&excludeFile, "", "exclude-file", "", "never touch the addresses, CIDRs, ranges or names in this file, one per line")
-	str(&openFile, "", "open", "", "also write every open endpoint (ip:port, one per line, as found) to this file, datastore or not")
-	str(&resumeFile, "", "resume", "", "record progress in this file, and skip what it says is done: a scan killed at any moment resumes where it stopped")
-	str(&shardSpec, "", "shard", "", "sweep only slice I of N (I/N) of every batch; give every machine the same targets and --seed")
-	str(&seedSpec, "", "seed", "", "seed of the sweep order (default: random, printed at the end; a resume file keeps its own)")
-	str(&resolver, "", "resolver", "", "DNS server (host[:port]) for every name and for subdomain discovery (default: the system's)")
-	str(&wordlist, "w", "wordlist", "", "subdomain words to try under each domain named (default: the built-in list)")
-	fs.BoolVar(&noBrute, "no-brute", false, "resolve the domains named, but do not search for their subdomains")
-	fs.IntVar(&dnsWorkers, "dns-workers", 50, "DNS queries in flight at once")
-	fs.DurationVar(&timeout, "timeout", 10*time.Second, "deadline of each probe and each query")
-	fs.DurationVar(&connectTimeout, "connect-timeout", 2*time.Second, "deadline of each TCP connect in the sweep")
-	fs.IntVar(&retries, "retries", 1, "further tries of a connect that got no answer")
-	fs.DurationVar(&budget, "server-budget", 2*time.Minute, "most time spent assessing one server")
-	fs.IntVar(&concurrency, "concurrency", 256, "connects in flight at once")
-	fs.IntVar(&assessConcurrency, "assess-concurrency", 32, "open ports probed and assessed at once")
-	str(&maxMemory, "", "max-memory", "1G", "memory the sessions open at once may hold (512M, 2G): at most this / 64M sessions at once")
-	fs.IntVar(&perHost, "per-host", 8, "connects in flight to one address")
-	fs.IntVar(&rate, "rate", 2000, "connects started per second, retries included (0: no limit)")
-	fs.IntVar(&sampleRows, "sample-rows", 20, "rows fetched per pre-filter keyword per table")
-	fs.IntVar(&randomRows, "random-rows", 100, "rows fetched at random per table")
-	fs.Int64Var(&maxRead, "max-read", 16<<20, "bytes read back per table at most")
-	fs.BoolVar(&noSample, "no-sample", false, "stop after the inventory: read no rows")
-	fs.BoolVar(&quiet, "q", false, "no progress or summary on standard error")
-	fs.StringVar(&fingerprintKey, "fingerprint-key", "", fingerprintKeyHelp)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitClean
-		}
-		return exitError
-	}
-	fail := func(format string, args ...any) int {
-		fmt.Fprintf(stderr, "leakhound: "+format+"\n", args...)
-		return exitError
-	}
-	threshold, err := assess.ParseSeverity(failOn)
-	if err != nil {
-		return fail("--fail-on: %v", err)
-	}
-	memory, err := scan.ParseMemory(maxMemory)
-	if err != nil {
-		return fail("--max-memory: %v", err)
-	}
-	// The sessions' budget is counted as they read; the collector is told of
-	// it too (with room for the sweep and the reports), so what hostile
-	// servers sent is freed before the process grows past it.
-	debug.SetMemoryLimit(memory + 256<<20)
-	if assessConcurrency < 1 {
-		return fail("--assess-concurrency %d: want at least 1", assessConcurrency)
-	}
-	portList := scan.DefaultPorts()
-	if ports != "" {
-		portList, err = target.ParsePorts(ports, driverPorts)
-		if err != nil {
-			return fail("--ports: %v", err)
-		}
-	}
-	if len(pos) == 0 && list == "" {
-		return fail("scan needs a TARGET (an IP, CIDR, range, hostname, host:port or URL) or -l FILE")
-	}
-	ex, err := exclusions(excludes, excludeFile)
-	if err != nil {
-		return fail("%v", err)
-	}
-	shard, err := sweep.ParseShard(shardSpec)
-	if err != nil {
-		return fail("--shard: %v", err)
-	}
-	seed, seedGiven, err := parseSeed(seedSpec)
-	if err != nil {
-		return fail("--seed: %v", err)
-	}
-	if resumeFile != "" && output != "" && report.IsDocument(format) {
-		// A resumed scan appends to -o; a document appended to is not one.
-		return fail("--resume appends to -o %s, and a %s document cannot be appended to: use -f jsonl, or write the document to standard output", output, format)
-	}
-	if resumeFile != "" && !seedGiven {
-		h, ok, err := sweep.PeekHeader(resumeFile)
-		if err != nil {
-			return fail("--resume: %v", err)
-		}
-		if ok {
-			seed, seedGiven = h.Seed, true
-		}
-	}
-	if shard.N > 1 && !seedGiven {
-		return fail("--shard %s needs --seed: every machine must order the endpoints alike", shardSpec)
-	}
-	engine := classify.Default()
-	if !noSample {
-		// Only what is sampled is fingerprinted: an inventory needs no key.
-		key, err := classify.LoadKey(fingerprintKey, func(s string) { fmt.Fprintf(stderr, "leakhound: %s\n", s) })
-		if err != nil {
-			return fail("%v", err)
-		}
-		engine = engine.WithKey(key)
-	}
-	cfg := scan.Config{
-		Ports: portList, ConnectTimeout: connectTimeout, Timeout: timeout, ServiceBudget: budget,
-		Concurrency: concurrency, PerHost: perHost, Rate: rate, Retries: retries, NoSample: noSample,
-		AssessConcurrency: assessConcurrency, MaxMemory: memory,
-		Sample:     datastore.Limits{Rows: sampleRows, Random: randomRows, Bytes: maxRead},
-		Engine:     engine,
-		Seed:       seed,
-		Shard:      shard,
-		Exclude:    ex,
-		Resolver:   net.DefaultResolver,
-		DNSWorkers: dnsWorkers,
-		Progress:   new(scan.Progress),
-	}
-	if err := dnsConfig(&cfg, resolver, wordlist, noBrute, stderr); err != nil {
-		return fail("%v", err)
-	}
-	if resumeFile != "" {
-		h := sweep.Header{Seed: seed, Shard: shard, Ports: joinInts(portList), Exclude: exclusionDigest(ex)}
-		j, err := sweep.OpenJournal(resumeFile, h)
-		if err != nil {
-			return fail("--resume: %v", err)
-		}
-		defer j.Close()
-		cfg.Journal = j
-	}
-
-	out := stdout
-	isTTY := isTerminal(stdout)
-	// Files written must not be the resume file, a file read (the target
-	// list, the exclusions, the wordlist), nor each other, by any name (a
-	// symlink, a hard link): appending findings to the journal would
-	// corrupt it, and -o targets.txt would empty the list it reads. An
-	// output is truncated only once it is known to be none of them.
-	written := map[string]os.FileInfo{}
-	for flag, path := range map[string]string{"-l": list, "--exclude-file": excludeFile, "-w": wordlist} {
-		if path == "" || path == "-" {
-			continue
-		}
-		if st, err := os.Stat(path); err == nil {
-			written[flag] = st
-		}
-	}
-	if cfg.Journal != nil {
-		st, err := cfg.Journal.Stat()
-		if err != nil {
-			return fail("--resume: %v", err)
-		}
-		written["--resume"] = st
-	}
-	if output != "" {
-		file, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|outputMode(resumeFile), 0o644)
-		if err != nil {
-			return fail("%v", err)
-		}
-		defer file.Close()
-		if other := sameFileAs(file, written); other != "" {
-			return fail("-o %s is the file of %s: name another", output, other)
-		}
-		if err := startOutput(file, resumeFile); err != nil {
-			return fail("-o: %v", err)
-		}
-		if st, err := file.Stat(); err == nil {
-			written["-o"] = st
-		}
-		out, isTTY = file, false
-	}
-	useColour := colour == "always" || (colour == "auto" && isTTY && os.Getenv("NO_COLOR") == "")
-	w, err := report.New(format, out, useColour)
-	if err != nil {
-		return fail("--format: %v", err)
-	}
-	targets, closeList, err := scanTargets(pos, list)
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer closeList()
-
-	if openFile != "" {
-		f, err := os.OpenFile(openFile, os.O_WRONLY|os.O_CREATE|outputMode(resumeFile), 0o644)
-		if err != nil {
-			return fail("--open: %v", err)
-		}
-		defer f.Close()
-		if other := sameFileAs(f, written); other != "" {
-			return fail("--open %s is the file of %s: name another", openFile, other)
-		}
-		if err := startOutput(f, resumeFile); err != nil {
-			return fail("--open: %v", err)
-		}
-		var mu sync.Mutex
-		cfg.OpenPort = func(e target.Endpoint) {
-			mu.Lock()
-			defer mu.Unlock()
-			fmt.Fprintln(f, e)
-		}
-	}
-	term := report.NewTerminal(stderr)
-	showProgress := !quiet && isTerminal(stderr)
-	cfg.Warn = func(err error) { term.Printf("leakhound: %s\n", report.Safe(err.Error())) }
-	cfg.Note = func(s string) {
-		if !quiet {
-			term.Printf("leakhound: %s\n", report.Safe(s))
-		}
-	}
-	stopProgress := func() {}
-	if showProgress {
-		stopProgress = drawProgress(term, cfg.Progress)
-	}
-	var writeErr error
-	start := time.Now()
-	sum, err := scan.Run(ctx, cfg, targets, func(f *assess.Finding) {
-		term.Do(func() {
-			if err := w.Write(f); err != nil && writeErr == nil {
-				writeErr = err
+// run runs the command line args (without the program's name) and returns
+// its exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	code := exitClean
+	root := newRootCmd(&code, stdin, stdout, stderr)
+	if len(args) > 0 {
+		for _, sub := range root.Commands() {
+			if sub.Name() == args[0] {
+				sub.InitDefaultHelpFlag()
+				args = append([]string{args[0]}, goFlagSpellings(sub.Flags(), args[1:])...)
 			}
-		})
-	})
-	stopProgress()
+		}
+	}
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil {
-		return fail("%v", err)
+		// Every error cobra returns is one of usage: the commands' own
+		// errors are reported by them, with their exit status.
+		fmt.Fprintf(stderr, "leakhound: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
+		return exitError
 	}
-	if err := w.Close(); err != nil && writeErr == nil {
-		writeErr = err
-	}
-	if !quiet {
-		var extra []string
-		if sum.Names > 0 {
-			extra = append(extra, fmt.Sprintf("%d names resolved (%d discovered)", sum.Names, sum.Discovered))
-		}
-		if sum.Excluded > 0 {
-			extra = append(extra, fmt.Sprintf("%d excluded", sum.Excluded))
-		}
-		if sum.Resumed > 0 {
-			extra = append(extra, fmt.Sprintf("%d already done per %s", sum.Resumed, resumeFile))
-		}
-		if sum.Skipped > 0 {
-			extra = append(extra, fmt.Sprintf("%d skipped", sum.Skipped))
-		}
-		services := fmt.Sprintf("%d datastore services", sum.Findings)
-		if sum.Earlier > 0 {
-			services += fmt.Sprintf(" (and %d found by earlier runs)", sum.Earlier)
-		}
-		fmt.Fprintf(stderr, "leakhound: %d targets, %s%d endpoints swept, %d open, %s (highest: %s), %d errors, in %s; seed %#x\n",
-			sum.Targets, prefixed(extra), sum.Probed, sum.Open, services, highest(sum), sum.Errors, time.Since(start).Round(time.Millisecond), seed)
-	}
-	if writeErr != nil {
-		return fail("writing findings: %v", writeErr)
-	}
-	return sum.Exit(threshold, ctx.Err() != nil)
+	return code
 }
+
+// runScan runs "leakhound scan args...".
+func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return run(ctx, append([]string{"scan"}, args...), strings.NewReader(""), stdout, stderr)
+}
+
+// runClassify runs "leakhound classify args...".
+func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(ctx, append([]string{"classify"}, args...), stdin, stdout, stderr)
+}
+
+// newRootCmd returns the leakhound command, whose subcommands set *code to
+// their exit status.
+func newRootCmd(code *int, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "leakhound",
+		Short: "Find datastores anyone on the network can read, prove it read-only, size what leaks",
+		Long: `leakhound finds datastores anyone on the network can read, proves it without
+changing anything, measures what leaks (rows, secrets, personal data, chat
+prompts) and says how to close it.`,
+		Version:       versionText(debug.ReadBuildInfo()),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// Without a command: the usage, and the status of a usage error.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.SetOut(stderr)
+			_ = cmd.Usage()
+			*code = exitError
+			return nil
+		},
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetVersionTemplate("{{.Version}}")
+	root.AddCommand(newScanCmd(code, stdout, stderr), newClassifyCmd(code, stdin, stdout, stderr), &cobra.Command{
+		Use:   "version",
+		Short: "Print leakhound's version, module version and VCS commit",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprint(stdout, root.Version)
+		},
+	})
+	return root
+}
+
+// versionText says which leakhound this is: its release, the module
+// version and the VCS commit Go stamped into the binary, each "unknown"
+// when the binary does not say (go build -buildvcs=false, a build outside
+// a git checkout, a test binary).
+func versionText(bi *debug.BuildInfo, ok bool) string {
+	module, commit, goVersion := "unknown", "unknown", "unknown"
+	if ok {
+		if bi.Main.Path != "" {
+			module = bi.Main.Path + " " + bi.Main.Version // "(devel)" when built from a checkout
+			if bi.Main.Version == "" {
+				module = bi.Main.Path + " unknown"
+			}
+		}
+		goVersion = bi.GoVersion
+		settings := map[string]string{}
+		for _, s := range bi.Settings {
+			settings[s.Key] = s.Value
+		}
+		if rev := settings["vcs.revision"]; rev != "" {
+			commit = rev
+			if t := settings["vcs.time"]; t != "" {
+				commit += " (" + t + ")"
+			}
+			if settings["vcs.modified"] == "true" {
+				commit += ", with uncommitted changes"
+			}
+		} else {
+			commit += " (not stamped: built with -buildvcs=false or outside a git checkout)"
+		}
+		if goos, goarch := settings["GOOS"], settings["GOARCH"]; goos != "" {
+			goVersion += " " + goos + "/" + goarch
+		}
+	}
+	return fmt.Sprintf("leakhound %s\nmodule:  %s\ncommit:  %s\ngo:      %s\n", report.Version, module, commit, goVersion)
+}
+
+const fingerprintKeyHelp = "`HEX` key (at least 16 bytes) of the keyed fingerprints; share one to compare fingerprints across machines (default: $" + classify.KeyEnv + ", else a key made on first use and kept in <user config dir>/leakhound/fingerprint.key)"
 
 // sameFileAs names the flag in files whose file f is, or "".
 func sameFileAs(f *os.File, files map[string]os.FileInfo) string {
@@ -439,6 +216,7 @@ func drawProgress(term *report.Terminal, p *scan.Progress) (stop func()) {
 type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Type() string   { return "list" }
 func (l *listFlag) Set(v string) error {
 	for _, s := range strings.Split(v, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -619,4 +397,13 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// driverNames lists the datastore names -p accepts.
+func driverNames() []string {
+	var names []string
+	for _, d := range datastore.Drivers() {
+		names = append(names, d.Name())
+	}
+	return names
 }
