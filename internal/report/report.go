@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -216,14 +217,108 @@ type textWriter struct {
 	w      io.Writer
 	colour bool
 	n      int
+	// shown holds what the text of each endpoint written in full said, for
+	// the endpoints of the same server after it; held, the findings of
+	// such endpoints that came before it, written once it is.
+	shown map[string]shownFinding
+	held  map[string][]*assess.Finding
 }
 
+// shownFinding is what a finding written in full said that another
+// endpoint of the same server need not repeat.
+type shownFinding struct {
+	tls, privileges                         string
+	notes, reasons, remediation, incomplete map[string]bool
+}
+
+// endpoint names f's endpoint as its same_server_as does (ip:port).
+func endpoint(f *assess.Finding) string { return net.JoinHostPort(f.IP, strconv.Itoa(f.Port)) }
+
+// Write writes f in full, unless it is another endpoint of a server
+// written in full already: then one line says so, with only what this
+// endpoint adds (a reason or a fix its protocol proves, an error). A
+// finding of such an endpoint that comes before the server's first
+// (the scan emits them as they finish) waits for it.
 func (t *textWriter) Write(f *assess.Finding) error {
-	var b strings.Builder
+	if t.shown == nil {
+		t.shown, t.held = map[string]shownFinding{}, map[string][]*assess.Finding{}
+	}
+	if f.SameServerAs != "" {
+		first, ok := t.shown[f.SameServerAs]
+		if !ok {
+			t.held[f.SameServerAs] = append(t.held[f.SameServerAs], f)
+			return nil
+		}
+		return t.write(t.folded(f, first))
+	}
+	if err := t.write(t.full(f)); err != nil {
+		return err
+	}
+	if f.Auth != datastore.AuthNone {
+		return nil // only a session opened finds its server's other endpoints
+	}
+	ep := endpoint(f)
+	t.shown[ep] = shown(f)
+	held := t.held[ep]
+	delete(t.held, ep)
+	for _, h := range held {
+		if err := t.write(t.folded(h, t.shown[ep])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *textWriter) write(s string) error {
 	if t.n > 0 {
-		b.WriteString("\n")
+		s = "\n" + s
 	}
 	t.n++
+	_, err := io.WriteString(t.w, s)
+	return err
+}
+
+// Close writes in full the findings still waiting for their server's
+// first endpoint, which never came (an interrupted scan).
+func (t *textWriter) Close() error {
+	var eps []string
+	for ep := range t.held {
+		eps = append(eps, ep)
+	}
+	sort.Strings(eps)
+	for _, ep := range eps {
+		for _, f := range t.held[ep] {
+			if err := t.write(t.full(f)); err != nil {
+				return err
+			}
+		}
+	}
+	t.held = nil
+	return nil
+}
+
+func set(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+func shown(f *assess.Finding) shownFinding {
+	s := shownFinding{notes: set(f.Notes), reasons: set(f.Reasons), remediation: set(f.Remediation), incomplete: set(f.Errors)}
+	if f.TLSCert != nil {
+		s.tls = certSummary(f.TLSCert)
+	}
+	if f.Privileges != nil {
+		s.privileges = privileges(f.Privileges)
+	}
+	return s
+}
+
+// header is the first line of a finding: severity, host, port, engine and
+// protocol.
+func (t *textWriter) header(f *assess.Finding) string {
 	sev := strings.ToUpper(f.Severity.String())
 	if t.colour {
 		sev = severityColour[f.Severity] + " " + sev + " \x1b[0m"
@@ -236,7 +331,60 @@ func (t *textWriter) Write(f *assess.Finding) error {
 	if f.TLS {
 		proto += "+tls"
 	}
-	fmt.Fprintf(&b, "%s  %s port %d  %s/%s", sev, host, f.Port, f.Engine, proto)
+	return fmt.Sprintf("%s  %s port %d  %s/%s", sev, host, f.Port, f.Engine, proto)
+}
+
+// privileges is the line of what the user may do.
+func privileges(p *datastore.Privileges) string {
+	s := fmt.Sprintf("  privileges: readonly=%s", yesNo(p.Readonly))
+	if len(p.Capabilities) > 0 {
+		s += fmt.Sprintf("  capabilities: %s", capabilities(p))
+	}
+	return s + "\n"
+}
+
+// folded is the text of another endpoint of a server written in full
+// above: a line, and what this endpoint says that the first did not.
+func (t *textWriter) folded(f *assess.Finding, first shownFinding) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s — same server as %s, see above\n", t.header(f), f.SameServerAs)
+	if f.TLSCert != nil && certSummary(f.TLSCert) != first.tls {
+		fmt.Fprintf(&b, "  tls: %s\n", certSummary(f.TLSCert))
+	}
+	for _, n := range f.Notes {
+		if !first.notes[n] {
+			fmt.Fprintf(&b, "  note: %s\n", clip(n, lineWidth))
+		}
+	}
+	if f.Privileges != nil && privileges(f.Privileges) != first.privileges {
+		b.WriteString(privileges(f.Privileges))
+	}
+	list := func(title string, xs []string, seen map[string]bool, width int) {
+		n := 0
+		for _, x := range xs {
+			if seen[x] {
+				continue
+			}
+			if n++; n == 1 {
+				fmt.Fprintf(&b, "  %s (besides the above):\n", title)
+			}
+			fmt.Fprintf(&b, "    - %s\n", clip(x, width))
+		}
+	}
+	list("why", f.Reasons, first.reasons, lineWidth)
+	list("fix", f.Remediation, first.remediation, 2*lineWidth)
+	for _, e := range f.Errors {
+		if !first.incomplete[e] {
+			fmt.Fprintf(&b, "  incomplete: %s\n", clip(e, lineWidth))
+		}
+	}
+	return b.String()
+}
+
+// full is the text of a finding written in full.
+func (t *textWriter) full(f *assess.Finding) string {
+	var b strings.Builder
+	b.WriteString(t.header(f))
 	if f.Version != "" {
 		fmt.Fprintf(&b, "  version %s", clip(f.Version, lineWidth))
 	}
@@ -253,19 +401,15 @@ func (t *textWriter) Write(f *assess.Finding) error {
 	for _, n := range f.Notes {
 		fmt.Fprintf(&b, "  note: %s\n", clip(n, lineWidth))
 	}
-	if p := f.Privileges; p != nil {
-		fmt.Fprintf(&b, "  privileges: readonly=%s", yesNo(p.Readonly))
-		if len(p.Capabilities) > 0 {
-			fmt.Fprintf(&b, "  capabilities: %s", capabilities(p))
-		}
-		b.WriteString("\n")
+	if f.Privileges != nil {
+		b.WriteString(privileges(f.Privileges))
 	}
 	b.WriteString("  why:\n")
 	for _, r := range f.Reasons {
 		fmt.Fprintf(&b, "    - %s\n", clip(r, lineWidth))
 	}
 	if f.SameServerAs != "" {
-		fmt.Fprintf(&b, "  same server as %s: its tables and detections are listed there\n", f.SameServerAs)
+		fmt.Fprintf(&b, "  same server as %s: its tables and detections are listed with that endpoint\n", f.SameServerAs)
 	} else if inv := f.Inventory; inv != nil {
 		writeTables(&b, inv)
 	}
@@ -297,8 +441,7 @@ func (t *textWriter) Write(f *assess.Finding) error {
 	for _, e := range f.Errors {
 		fmt.Fprintf(&b, "  incomplete: %s\n", clip(e, lineWidth))
 	}
-	_, err := io.WriteString(t.w, b.String())
-	return err
+	return b.String()
 }
 
 func checked(v bool) string {
@@ -422,5 +565,3 @@ func sortedDetections(ds []assess.Detection) []assess.Detection {
 	})
 	return out
 }
-
-func (t *textWriter) Close() error { return nil }
