@@ -213,6 +213,12 @@ func TestCompletion(t *testing.T) {
 	if _, out, _ := cli(t, "__complete", "scan", "-p", ""); !strings.Contains(out, "clickhouse\n") || !strings.Contains(out, "postgresql\n") {
 		t.Errorf("completion of scan -p lacks the datastore names:\n%s", out)
 	}
+	if _, out, _ := cli(t, "__complete", "scan", ""); !strings.HasSuffix(out, ":4\n") {
+		t.Errorf("completion of a scan target offers files (want directive 4, no files):\n%s", out)
+	}
+	if _, out, _ := cli(t, "__complete", "classify", ""); !strings.HasSuffix(out, ":0\n") {
+		t.Errorf("completion of a classify path does not offer files (want directive 0):\n%s", out)
+	}
 	if _, out, _ := cli(t, "__complete", "scan", "--"); !strings.Contains(out, "--fail-on") || !strings.Contains(out, "--ports") {
 		t.Errorf("completion of scan -- lacks the flags:\n%s", out)
 	}

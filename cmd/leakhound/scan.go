@@ -60,6 +60,8 @@ TARGET is an IP, CIDR, range (10.0.0.5-40), hostname, host:port, [v6]:port or UR
 flags may come before, between or after the targets.`,
 		Example: scanExample,
 		Args:    cobra.ArbitraryArgs,
+		// Targets are addresses and names, not files (-l names the file).
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, targets []string) error {
 			*code = o.run(cmd.Context(), targets, stdout, stderr)
 			return nil
