@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // badRequest is a query the replay refuses, answered as Elasticsearch
@@ -68,6 +69,7 @@ type evaluator struct {
 	timedOut bool
 	// scores of documents, set by function_score's random_score.
 	random *randomScore
+	groups map[*field]*group
 }
 
 type randomScore struct {
@@ -75,16 +77,15 @@ type randomScore struct {
 }
 
 func (r *randomScore) score(doc int32) float64 {
-	h := fnv.New64a()
-	var b [12]byte
-	for i := range 8 {
-		b[i] = byte(r.seed >> (8 * i))
-	}
-	for i := range 4 {
-		b[8+i] = byte(uint32(doc) >> (8 * i))
-	}
-	h.Write(b[:])
-	return float64(h.Sum64()>>11) / float64(1<<53)
+	// splitmix64 of the seed and the document: a score in [0, 1) that the
+	// same seed gives the same document every time.
+	x := r.seed ^ (uint64(uint32(doc)) * 0x9E3779B97F4A7C15)
+	x ^= x >> 30
+	x *= 0xBF58476D1CE4E5B9
+	x ^= x >> 27
+	x *= 0x94D049BB133111EB
+	x ^= x >> 31
+	return float64(x>>11) / float64(1<<53)
 }
 
 func (e *evaluator) expired(pos int) bool {
@@ -188,54 +189,60 @@ type fieldRef struct {
 	exact bool
 }
 
+// group is the domain's documents by their value of one field: each
+// distinct dictionary id and the positions holding it.
+type group struct {
+	ids []uint32
+	pos [][]int32
+}
+
+func (e *evaluator) groupOf(f *field) *group {
+	if g := e.groups[f]; g != nil {
+		return g
+	}
+	g := &group{}
+	slot := map[uint32]int32{}
+	for pos, d := range e.domain {
+		if int(d) >= len(f.ids) || f.ids[d] == none {
+			continue
+		}
+		id := f.ids[d]
+		k, ok := slot[id]
+		if !ok {
+			k = int32(len(g.ids))
+			slot[id] = k
+			g.ids = append(g.ids, id)
+			g.pos = append(g.pos, nil)
+		}
+		g.pos[k] = append(g.pos[k], int32(pos))
+	}
+	if e.groups == nil {
+		e.groups = map[*field]*group{}
+	}
+	e.groups[f] = g
+	return g
+}
+
 // leaf matches the domain's documents whose value of each field satisfies
-// pred (given the dictionary id). A keyword sub-field ignores values
-// longer than 256 characters (ignore_above), as dynamic mapping sets it.
+// pred (given the dictionary id), judging each distinct value once. A
+// keyword sub-field ignores values longer than 256 characters
+// (ignore_above), as dynamic mapping sets it.
 func (e *evaluator) leaf(refs []fieldRef, pred func(ref fieldRef, id uint32) bool) bitset {
 	out := newBitset(len(e.domain))
 	for _, ref := range refs {
 		f := ref.f
-		dense := len(e.domain)*4 >= len(f.dict)
-		var memoD []int8
-		var memoM map[uint32]bool
-		if dense {
-			memoD = make([]int8, len(f.dict))
-		} else {
-			memoM = map[uint32]bool{}
-		}
-		for pos, d := range e.domain {
-			if e.expired(pos) {
+		g := e.groupOf(f)
+		for i, id := range g.ids {
+			if e.expired(i) {
 				break
 			}
-			if int(d) >= len(f.ids) {
+			if ref.exact && f.typ == "text" && len(f.dict[id]) > 256 && utf8.RuneCountInString(f.dict[id]) > 256 {
 				continue
 			}
-			id := f.ids[d]
-			if id == none {
-				continue
-			}
-			var ok bool
-			if dense {
-				switch memoD[id] {
-				case 0:
-					ok = pred(ref, id) && !(ref.exact && f.typ == "text" && len([]rune(f.dict[id])) > 256)
-					memoD[id] = 1
-					if ok {
-						memoD[id] = 2
-					}
-				case 2:
-					ok = true
+			if pred(ref, id) {
+				for _, p := range g.pos[i] {
+					out.set(int(p))
 				}
-			} else {
-				v, seen := memoM[id]
-				if !seen {
-					v = pred(ref, id) && !(ref.exact && f.typ == "text" && len([]rune(f.dict[id])) > 256)
-					memoM[id] = v
-				}
-				ok = v
-			}
-			if ok {
-				out.set(pos)
 			}
 		}
 	}
@@ -359,6 +366,10 @@ func (e *evaluator) eval(q any) (bitset, error) {
 				return nil, err
 			}
 		}
+		var wild func(string) bool
+		if name == "wildcard" {
+			wild = globMatcher(lowerIf(val, ci))
+		}
 		match := func(s string) bool {
 			switch name {
 			case "term":
@@ -366,7 +377,7 @@ func (e *evaluator) eval(q any) (bitset, error) {
 			case "prefix":
 				return strings.HasPrefix(lowerIf(s, ci), lowerIf(val, ci))
 			case "wildcard":
-				return glob(lowerIf(val, ci), lowerIf(s, ci))
+				return wild(lowerIf(s, ci))
 			}
 			return re.MatchString(s)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -111,14 +112,13 @@ func (s *Server) hitJSON(h hit, withSource bool, include func(string) bool) map[
 	return m
 }
 
-// run evaluates q over every document of ixs (or their first limit
-// each, terminate_after), returning the matches in order.
+// run evaluates q over every document of ixs, returning the matches in
+// order; terminate_after (limit) keeps the first limit matches of each
+// index (a shard), as "the maximum number of documents to collect for
+// each shard" says.
 func run(ixs []*index, q any, deadline time.Time, limit int) (hits []hit, timedOut, terminated bool, err error) {
 	for _, ix := range ixs {
 		n := ix.n
-		if limit > 0 && n > limit {
-			n, terminated = limit, true
-		}
 		dom := make([]int32, n)
 		for i := range dom {
 			dom[i] = int32(i)
@@ -132,8 +132,14 @@ func run(ixs []*index, q any, deadline time.Time, limit int) (hits []hit, timedO
 			return nil, false, false, err
 		}
 		timedOut = timedOut || e.timedOut
+		kept := 0
 		for pos, d := range dom {
 			if set.has(pos) {
+				if limit > 0 && kept == limit {
+					terminated = true
+					break
+				}
+				kept++
 				sc := 1.0
 				if e.random != nil {
 					sc = e.random.score(d)
@@ -145,8 +151,20 @@ func run(ixs []*index, q any, deadline time.Time, limit int) (hits []hit, timedO
 	return hits, timedOut, terminated, nil
 }
 
+// sortHits orders hits by score, then index and document (a total
+// order, so an unstable sort gives one answer).
 func sortHits(hits []hit) {
-	sort.SliceStable(hits, func(i, j int) bool { return hits[i].score > hits[j].score })
+	slices.SortFunc(hits, func(a, b hit) int {
+		switch {
+		case a.score > b.score:
+			return -1
+		case a.score < b.score:
+			return 1
+		case a.ix.name != b.ix.name:
+			return strings.Compare(a.ix.name, b.ix.name)
+		}
+		return int(a.doc) - int(b.doc)
+	})
 }
 
 func (s *Server) fail(w http.ResponseWriter, err error) {
@@ -388,8 +406,8 @@ func (s *Server) aggregate(aggs map[string]any, docs []hit, deadline time.Time) 
 	return out, nil
 }
 
-// filterBuckets evaluates each filter over docs (grouped by index, so that
-// each is one domain).
+// filterBuckets evaluates each filter over docs, with one evaluator per
+// index (the documents of docs in it are every filter's domain).
 func (s *Server) filterBuckets(docs []hit, queries []any, sub map[string]any, deadline time.Time) ([]any, error) {
 	byIndex := map[*index][]int{}
 	var order []*index
@@ -399,27 +417,34 @@ func (s *Server) filterBuckets(docs []hit, queries []any, sub map[string]any, de
 		}
 		byIndex[h.ix] = append(byIndex[h.ix], i)
 	}
+	evals := map[*index]*evaluator{}
+	for _, ix := range order {
+		pos := byIndex[ix]
+		dom := make([]int32, len(pos))
+		for j, p := range pos {
+			dom[j] = docs[p].doc
+		}
+		evals[ix] = &evaluator{ix: ix, domain: dom, deadline: deadline}
+	}
 	out := make([]any, len(queries))
 	for qi, q := range queries {
 		var in []hit
+		n := 0
 		for _, ix := range order {
-			pos := byIndex[ix]
-			dom := make([]int32, len(pos))
-			for j, p := range pos {
-				dom[j] = docs[p].doc
-			}
-			e := &evaluator{ix: ix, domain: dom, deadline: deadline}
-			set, err := e.eval(q)
+			set, err := evals[ix].eval(q)
 			if err != nil {
 				return nil, err
 			}
-			for j, p := range pos {
-				if set.has(j) {
-					in = append(in, docs[p])
+			n += set.count()
+			if sub != nil {
+				for j, p := range byIndex[ix] {
+					if set.has(j) {
+						in = append(in, docs[p])
+					}
 				}
 			}
 		}
-		b := map[string]any{"doc_count": len(in)}
+		b := map[string]any{"doc_count": n}
 		if sub != nil {
 			r, err := s.aggregate(sub, in, deadline)
 			if err != nil {

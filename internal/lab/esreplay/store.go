@@ -244,7 +244,7 @@ func (ix *index) generate(spec ChatSpec) error {
 	sessions := (n + 19) / 20
 	sess.dict = make([]string, sessions)
 	for i := range sess.dict {
-		sess.dict[i] = fmt.Sprintf("sess-%07d", i)
+		sess.dict[i] = fmt.Sprintf("conv-%07d", i)
 	}
 	ts.dict = make([]string, n)
 	for _, f := range []*field{ts, sess, user, model, prompt, resp} {
@@ -307,6 +307,28 @@ func analyze(s string) []string {
 	}
 	flush()
 	return out
+}
+
+// globMatcher compiles a wildcard pattern: *literal*, literal* and
+// literal take the fast paths a wildcard query mostly needs.
+func globMatcher(pattern string) func(string) bool {
+	if !strings.ContainsAny(pattern, "\\?") {
+		inner := strings.Trim(pattern, "*")
+		if !strings.Contains(inner, "*") {
+			lead, trail := strings.HasPrefix(pattern, "*"), strings.HasSuffix(pattern, "*") && len(pattern) > 1
+			switch {
+			case lead && trail:
+				return func(s string) bool { return strings.Contains(s, inner) }
+			case trail:
+				return func(s string) bool { return strings.HasPrefix(s, inner) }
+			case lead:
+				return func(s string) bool { return strings.HasSuffix(s, inner) }
+			default:
+				return func(s string) bool { return s == inner }
+			}
+		}
+	}
+	return func(s string) bool { return glob(pattern, s) }
 }
 
 // glob matches a Lucene wildcard pattern: * any run, ? one character, \
