@@ -139,7 +139,9 @@ func TestAssessRansomNote(t *testing.T) {
 	}}}}
 	f := Finding{Privileges: readonly, Inventory: inv}
 	Assess(&f, &datastore.Service{Auth: datastore.AuthNone, User: "anonymous"}, nil)
-	if !f.Infected || f.Severity != Critical || !slices.ContainsFunc(f.Reasons, func(r string) bool { return strings.Contains(r, "infected: a ransom note in c.read_me") && strings.Contains(r, "BTC") }) {
+	if !f.Infected || f.Severity != Critical || !slices.ContainsFunc(f.Reasons, func(r string) bool {
+		return strings.Contains(r, "infected: a ransom note in c.read_me") && strings.Contains(r, "BTC")
+	}) {
 		t.Errorf("Assess(a ransom note) = infected %v, %s, %q; want infected, critical, the note quoted", f.Infected, f.Severity, f.Reasons)
 	}
 }

@@ -278,10 +278,3 @@ func (s *Session) Pushdown() datastore.Pushdown {
 	}
 	return datastore.Pushdown{Substring: true, Regex: datastore.DialectLucene, Counts: true}
 }
-
-func (s *Session) product() string {
-	if s.kibana {
-		return "Kibana"
-	}
-	return s.root.product()
-}

@@ -69,8 +69,6 @@ func (f *field) value(doc int) (string, bool) {
 	return f.dict[f.ids[doc]], true
 }
 
-func (f *field) text() bool { return f.typ == "text" }
-
 func (f *field) tokensOf(id uint32) []string {
 	if f.tokens == nil {
 		f.tokens = make([][]string, len(f.dict))
