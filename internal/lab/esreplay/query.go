@@ -70,6 +70,7 @@ type evaluator struct {
 	// scores of documents, set by function_score's random_score.
 	random *randomScore
 	groups map[*field]*group
+	isFull int8 // 0 not yet known, 1 no, 2 yes
 }
 
 type randomScore struct {
@@ -200,6 +201,12 @@ func (e *evaluator) groupOf(f *field) *group {
 	if g := e.groups[f]; g != nil {
 		return g
 	}
+	if e.full() {
+		// Every document, in order: positions are documents, and the
+		// grouping is the field's own, made once.
+		f.once.Do(func() { f.all = groupAll(f, e.ix.n) })
+		return f.all
+	}
 	g := &group{}
 	slot := map[uint32]int32{}
 	for pos, d := range e.domain {
@@ -220,6 +227,49 @@ func (e *evaluator) groupOf(f *field) *group {
 		e.groups = map[*field]*group{}
 	}
 	e.groups[f] = g
+	return g
+}
+
+// full reports whether the domain is every document of the index, in order.
+func (e *evaluator) full() bool {
+	if e.isFull == 0 {
+		e.isFull = 1
+		if len(e.domain) == e.ix.n {
+			e.isFull = 2
+			for i, d := range e.domain {
+				if int(d) != i {
+					e.isFull = 1
+					break
+				}
+			}
+		}
+	}
+	return e.isFull == 2
+}
+
+func groupAll(f *field, n int) *group {
+	count := make([]int32, len(f.dict))
+	for d := 0; d < n && d < len(f.ids); d++ {
+		if id := f.ids[d]; id != none {
+			count[id]++
+		}
+	}
+	g := &group{}
+	slot := make([]int32, len(f.dict))
+	for id, c := range count {
+		slot[id] = -1
+		if c > 0 {
+			slot[id] = int32(len(g.ids))
+			g.ids = append(g.ids, uint32(id))
+			g.pos = append(g.pos, make([]int32, 0, c))
+		}
+	}
+	for d := 0; d < n && d < len(f.ids); d++ {
+		if id := f.ids[d]; id != none {
+			k := slot[id]
+			g.pos[k] = append(g.pos[k], int32(d))
+		}
+	}
 	return g
 }
 

@@ -151,20 +151,76 @@ func run(ixs []*index, q any, deadline time.Time, limit int) (hits []hit, timedO
 	return hits, timedOut, terminated, nil
 }
 
+// topHits returns the best k of hits, in order, leaving hits as they
+// are: a bounded heap, so that the best 100 of a million cost a pass, not
+// a sort.
+func topHits(hits []hit, k int) []hit {
+	if k <= 0 {
+		return nil
+	}
+	if k*4 >= len(hits) {
+		out := slices.Clone(hits)
+		sortHits(out)
+		return out[:min(k, len(out))]
+	}
+	// A min-heap of the best k so far, worst on top.
+	h := make([]hit, 0, k)
+	less := func(a, b hit) bool { return hitCmp(a, b) > 0 } // a is worse than b
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			m := l
+			if r := l + 1; r < len(h) && less(h[r], h[l]) {
+				m = r
+			}
+			if !less(h[m], h[i]) {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for _, x := range hits {
+		if len(h) < k {
+			h = append(h, x)
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if !less(h[i], h[p]) {
+					break
+				}
+				h[i], h[p] = h[p], h[i]
+				i = p
+			}
+			continue
+		}
+		if hitCmp(x, h[0]) < 0 {
+			h[0] = x
+			down(0)
+		}
+	}
+	sortHits(h)
+	return h
+}
+
+func hitCmp(a, b hit) int {
+	switch {
+	case a.score > b.score:
+		return -1
+	case a.score < b.score:
+		return 1
+	case a.ix.name != b.ix.name:
+		return strings.Compare(a.ix.name, b.ix.name)
+	}
+	return int(a.doc) - int(b.doc)
+}
+
 // sortHits orders hits by score, then index and document (a total
 // order, so an unstable sort gives one answer).
 func sortHits(hits []hit) {
-	slices.SortFunc(hits, func(a, b hit) int {
-		switch {
-		case a.score > b.score:
-			return -1
-		case a.score < b.score:
-			return 1
-		case a.ix.name != b.ix.name:
-			return strings.Compare(a.ix.name, b.ix.name)
-		}
-		return int(a.doc) - int(b.doc)
-	})
+	slices.SortFunc(hits, hitCmp)
 }
 
 func (s *Server) fail(w http.ResponseWriter, err error) {
@@ -243,19 +299,21 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, segs []string, b
 		s.fail(w, err)
 		return
 	}
-	sortHits(hits)
+	top := topHits(hits, req.From+size)
 	withSource, include := sourceFilter(req.Source)
 	out := []any{}
-	for i := req.From; i < len(hits) && i < req.From+size; i++ {
-		out = append(out, s.hitJSON(hits[i], withSource, include))
+	for i := req.From; i < len(top); i++ {
+		out = append(out, s.hitJSON(top[i], withSource, include))
 	}
 	resp := map[string]any{"took": 0, "timed_out": timedOut, "_shards": shards()}
 	if req.TerminateAfter > 0 {
 		resp["terminated_early"] = terminated
 	}
 	hitsObj := map[string]any{"max_score": nil, "hits": out}
-	if len(hits) > 0 {
-		hitsObj["max_score"] = hits[0].score
+	if len(top) > 0 {
+		hitsObj["max_score"] = top[0].score
+	} else if len(hits) > 0 {
+		hitsObj["max_score"] = topHits(hits, 1)[0].score
 	}
 	if total, ok := totalHits(len(hits), req.TrackTotalHits); ok {
 		hitsObj["total"] = total
@@ -336,11 +394,7 @@ func (s *Server) aggregate(aggs map[string]any, docs []hit, deadline time.Time) 
 			if x, ok := b["shard_size"].(json.Number); ok {
 				n, _ = strconv.Atoi(string(x))
 			}
-			sample := append([]hit(nil), docs...)
-			sortHits(sample)
-			if len(sample) > n {
-				sample = sample[:n]
-			}
+			sample := topHits(docs, n)
 			res := map[string]any{"doc_count": len(sample)}
 			if sub != nil {
 				r, err := s.aggregate(sub, sample, deadline)
@@ -392,8 +446,7 @@ func (s *Server) aggregate(aggs map[string]any, docs []hit, deadline time.Time) 
 				size, _ = strconv.Atoi(string(x))
 			}
 			withSource, include := sourceFilter(b["_source"])
-			sorted := append([]hit(nil), docs...)
-			sortHits(sorted)
+			sorted := topHits(docs, size)
 			hs := []any{}
 			for i := 0; i < len(sorted) && i < size; i++ {
 				hs = append(hs, s.hitJSON(sorted[i], withSource, include))

@@ -64,6 +64,9 @@ type Server struct {
 	started time.Time
 	journal string // file where refused writes are recorded
 	mu      sync.Mutex
+	// evalMu serialises query evaluation: fields fill their token caches
+	// on first use.
+	evalMu sync.Mutex
 }
 
 // New builds a server from a seed: generated indices are laid out here.
@@ -255,8 +258,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case last == "_mapping" && len(segs) <= 2:
 		s.mapping(w, segs[:len(segs)-1])
 	case last == "_search" && len(segs) <= 2:
+		s.evalMu.Lock()
+		defer s.evalMu.Unlock()
 		s.search(w, r, segs[:len(segs)-1], body)
 	case last == "_count" && len(segs) <= 2:
+		s.evalMu.Lock()
+		defer s.evalMu.Unlock()
 		s.count(w, r, segs[:len(segs)-1], body)
 	default:
 		s.noHandler(w, r)

@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -44,6 +45,10 @@ type field struct {
 	ids     []uint32
 	tokens  [][]string // of each dict entry, for text fields, made on first use
 	terms   []string   // sorted distinct tokens, made on first use
+	// all groups every document by value, made on first use by a query
+	// over the whole index (fields never change once laid out).
+	once sync.Once
+	all  *group
 }
 
 func (f *field) add(doc int, v string) {
