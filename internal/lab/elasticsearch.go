@@ -208,11 +208,12 @@ func (s ESServer) up(ctx context.Context, logf Logf) error {
 	}
 	seedFile := filepath.Join(s.dir(), "seed.json")
 	start := time.Now()
-	if err := s.writeSeed(seedFile); err != nil {
+	written, err := s.writeSeed(seedFile)
+	if err != nil {
 		return err
 	}
-	if d := time.Since(start); d > 100*time.Millisecond {
-		logf("%s: seed written in %s", s.Name, d.Round(time.Millisecond))
+	if written {
+		logf("%s: seed written in %s", s.Name, time.Since(start).Round(time.Millisecond))
 	}
 	exe, err := os.Executable()
 	if err != nil || !strings.HasPrefix(filepath.Base(exe), "leakhound-lab") {
@@ -269,22 +270,22 @@ func (s ESServer) stop() error {
 
 // writeSeed writes the server's seed file once: a seed of this version is
 // kept, with its stamp.
-func (s ESServer) writeSeed(file string) error {
+func (s ESServer) writeSeed(file string) (bool, error) {
 	if old, _, err := esreplay.LoadSeed(file); err == nil && strings.HasSuffix(old.Stamp, "/v"+esSeedVersion) {
 		if b, err := os.ReadFile(filepath.Join(s.dir(), "stamp")); err == nil && strings.TrimSpace(string(b)) == old.Stamp {
-			return nil
+			return false, nil
 		}
 	}
 	stamp := randomStamp() + "/v" + esSeedVersion
 	seed := s.seed(stamp)
 	b, err := json.Marshal(seed)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := os.WriteFile(file, b, 0o644); err != nil {
-		return err
+		return false, err
 	}
-	return os.WriteFile(filepath.Join(s.dir(), "stamp"), []byte(stamp+"\n"), 0o644)
+	return true, os.WriteFile(filepath.Join(s.dir(), "stamp"), []byte(stamp+"\n"), 0o644)
 }
 
 func (s ESServer) seed(stamp string) esreplay.Seed {
