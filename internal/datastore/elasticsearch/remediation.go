@@ -19,8 +19,14 @@ func (s *Session) Remediation(p datastore.Privileges) []string {
 			"Disable anonymous access (remove xpack.security.authc.anonymous.roles)",
 			"Bind Elasticsearch to internal interfaces (network.host) and firewall ports 9200 and 9300 from the internet")
 	}
-	if s.svc != nil && !s.svc.TLS {
-		out = append(out, "Serve HTTPS only (xpack.security.http.ssl.enabled: true; OpenSearch: plugins.security.ssl.http.enabled: true)")
+	switch {
+	case s.svc == nil || s.svc.TLS:
+	case s.kibana:
+		out = append(out, "Serve Kibana over HTTPS only (server.ssl.enabled: true)")
+	case s.root.opensearch():
+		out = append(out, "Serve HTTPS only (plugins.security.ssl.http.enabled: true)")
+	default:
+		out = append(out, "Serve HTTPS only (xpack.security.http.ssl.enabled: true)")
 	}
 	return out
 }
