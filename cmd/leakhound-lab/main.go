@@ -15,12 +15,22 @@ import (
 	"time"
 
 	"github.com/leakhound/leakhound/internal/lab"
+	"github.com/leakhound/leakhound/internal/lab/esreplay"
 )
 
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintf(os.Stderr, "usage: leakhound-lab up|down|status [%s]...\n", strings.Join(lab.Engines(), "|"))
 		os.Exit(2)
+	}
+	if os.Args[1] == "esreplay" {
+		// The lab's Elasticsearch/OpenSearch/Kibana stand-in, started by
+		// "up elasticsearch" as its own process.
+		if err := esreplay.Main(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "esreplay: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...) }
 	engines := os.Args[2:]

@@ -92,6 +92,9 @@ type Finding struct {
 	Reasons     []string              `json:"reasons"`
 	Remediation []string              `json:"remediation"`
 	Errors      []string              `json:"errors,omitempty"` // what could not be done, and why
+	// Infected: a ransom note was found (a container named like read_me
+	// holding a demand): someone got in before the scan.
+	Infected bool `json:"infected,omitempty"`
 	// SameServerAs names the endpoint (ip:port) whose finding was made from
 	// the same server process, when this endpoint shares its inventory.
 	SameServerAs string `json:"same_server_as,omitempty"`
@@ -191,6 +194,15 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 		if rows > 0 {
 			raise(High)
 			f.Reasons = append(f.Reasons, fmt.Sprintf("%d user tables readable, %d rows", tables, rows))
+		}
+		for _, db := range inv.Databases {
+			for _, t := range db.Tables {
+				if t.RansomNote != "" {
+					raise(Critical)
+					f.Infected = true
+					f.Reasons = append(f.Reasons, fmt.Sprintf("infected: a ransom note in %s: %q", qualified(db, t), t.RansomNote))
+				}
+			}
 		}
 		for _, c := range classOrder {
 			if len(classes[c]) == 0 {

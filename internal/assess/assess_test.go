@@ -130,3 +130,18 @@ func TestAssessCapabilityRemediation(t *testing.T) {
 		t.Errorf("reasons %q, want %q", f.Reasons, want)
 	}
 }
+
+// TestAssessRansomNote: a ransom note marks the finding infected and
+// critical, even on an empty server, and quotes the note.
+func TestAssessRansomNote(t *testing.T) {
+	inv := &datastore.Inventory{Databases: []datastore.Database{{Name: "c", Tables: []datastore.Table{
+		{Name: "read_me", Rows: 0, RansomNote: "pay 0.01 BTC to bc1q…z8q"},
+	}}}}
+	f := Finding{Privileges: readonly, Inventory: inv}
+	Assess(&f, &datastore.Service{Auth: datastore.AuthNone, User: "anonymous"}, nil)
+	if !f.Infected || f.Severity != Critical || !slices.ContainsFunc(f.Reasons, func(r string) bool {
+		return strings.Contains(r, "infected: a ransom note in c.read_me") && strings.Contains(r, "BTC")
+	}) {
+		t.Errorf("Assess(a ransom note) = infected %v, %s, %q; want infected, critical, the note quoted", f.Infected, f.Severity, f.Reasons)
+	}
+}

@@ -169,3 +169,23 @@ func TestQualifiedName(t *testing.T) {
 		}
 	}
 }
+
+func TestRansomName(t *testing.T) {
+	for name, want := range map[string]bool{"read_me": true, "README": true, "meow": true, "DB_RECOVER_ME": true, "how_to_recover": true,
+		"readme_btc": true, "customers": false, "readers": false, "recovery_codes_2024": false} {
+		if got := RansomName(name); got != want {
+			t.Errorf("RansomName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestRedactNote(t *testing.T) {
+	note := "All your data is backed up. Pay 0.0125 BTC to bc1qx7k3m9w2f5s8d4g6h0j2l4n6p8r0t2v4x6z8q, mail recover.db@onionmail.org"
+	got := RedactNote(note)
+	if strings.Contains(got, "bc1qx7k3m9w2f5s8d4g6h0j2l4n6p8r0t2v4x6z8q") || strings.Contains(got, "recover.db@onionmail.org") || !strings.Contains(got, "0.0125 BTC") {
+		t.Errorf("RedactNote = %q; want the demand kept, the address and e-mail cut", got)
+	}
+	if long := RedactNote(strings.Repeat("word ", 1000)); len(long) > maxNote+4 {
+		t.Errorf("RedactNote of 5000 bytes = %d bytes, want at most %d", len(long), maxNote+4)
+	}
+}

@@ -4,7 +4,8 @@
 package all
 
 import (
-	_ "github.com/leakhound/leakhound/internal/datastore/clickhouse" // registers the driver
-	_ "github.com/leakhound/leakhound/internal/datastore/mysql"      // registers the driver
-	_ "github.com/leakhound/leakhound/internal/datastore/postgres"   // registers the driver
+	_ "github.com/leakhound/leakhound/internal/datastore/clickhouse"    // registers the driver
+	_ "github.com/leakhound/leakhound/internal/datastore/elasticsearch" // registers the driver
+	_ "github.com/leakhound/leakhound/internal/datastore/mysql"         // registers the driver
+	_ "github.com/leakhound/leakhound/internal/datastore/postgres"      // registers the driver
 )

@@ -106,6 +106,8 @@ var LabPeers = []Peer{
 	{"clickhouse", "clickhouse-native", Endpoint(lab.Open.Host, lab.Open.NativePort)},
 	{"postgresql", "postgresql", Endpoint(lab.PGOpen.Host, lab.PGOpen.Port)},
 	{"mysql", "mariadb", Endpoint(lab.MariaDBOpen.Host, lab.MariaDBOpen.Port)},
+	{"elasticsearch", "elasticsearch-replay", Endpoint(lab.ESOpen.Host, lab.ESOpen.Port)},
+	{"elasticsearch", "kibana-replay", Endpoint(lab.KibanaOpen.Host, lab.KibanaOpen.Port)},
 }
 
 // Endpoint is the endpoint of a bare address and port.
