@@ -237,6 +237,8 @@ type Inventory struct {
 	// the first 1000 of 100000 databases", "server budget ran out after
 	// sampling 12 of 40 tables".
 	Truncation []string `json:"truncation,omitempty"`
+	// RansomNotes are notes wipers left on the server (see RansomNote).
+	RansomNotes []RansomNote `json:"ransom_notes,omitempty"`
 }
 
 // Truncate records that a limit cut the inventory short, and why.

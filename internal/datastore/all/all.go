@@ -7,4 +7,5 @@ import (
 	_ "github.com/leakhound/leakhound/internal/datastore/clickhouse" // registers the driver
 	_ "github.com/leakhound/leakhound/internal/datastore/mysql"      // registers the driver
 	_ "github.com/leakhound/leakhound/internal/datastore/postgres"   // registers the driver
+	_ "github.com/leakhound/leakhound/internal/datastore/redis"      // registers the driver
 )

@@ -106,6 +106,7 @@ var LabPeers = []Peer{
 	{"clickhouse", "clickhouse-native", Endpoint(lab.Open.Host, lab.Open.NativePort)},
 	{"postgresql", "postgresql", Endpoint(lab.PGOpen.Host, lab.PGOpen.Port)},
 	{"mysql", "mariadb", Endpoint(lab.MariaDBOpen.Host, lab.MariaDBOpen.Port)},
+	{"redis", "redis", Endpoint(lab.RedisOpen.Host, lab.RedisOpen.Port)},
 }
 
 // Endpoint is the endpoint of a bare address and port.
