@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // A reply is one RESP2 value as the server sent it, within caps.
@@ -109,6 +110,13 @@ func (r *respReader) value(depth int) (reply, error) {
 	if r.wire > r.caps.wire {
 		return reply{}, fmt.Errorf("a reply of more than %d bytes: %w", r.caps.wire, errTooBig)
 	}
+	// A first byte that starts no reply ends the read at once, not at
+	// the line's end, which a peer of another kind may never send.
+	if first, err := r.br.Peek(1); err != nil {
+		return reply{}, err
+	} else if !strings.ContainsRune("+-:$*", rune(first[0])) {
+		return reply{}, fmt.Errorf("a reply starting %q: %w", first[0], errProtocol)
+	}
 	b, err := r.line()
 	if err != nil {
 		return reply{}, err
@@ -144,12 +152,25 @@ func (r *respReader) value(depth int) (reply, error) {
 		if err := r.charge(keep + 32); err != nil {
 			return reply{}, err
 		}
-		buf := make([]byte, keep)
-		if _, err := io.ReadFull(r.br, buf); err != nil {
-			return reply{}, unexpected(err)
+		// One allocation for what is kept; the rest is read through the
+		// buffer and dropped.
+		var sb strings.Builder
+		sb.Grow(int(keep))
+		for rem := keep; rem > 0; {
+			p, err := r.br.Peek(int(min(rem, int64(r.br.Size()))))
+			sb.Write(p)
+			r.br.Discard(len(p))
+			rem -= int64(len(p))
+			if err != nil && rem > 0 {
+				return reply{}, unexpected(err)
+			}
 		}
-		if _, err := io.CopyN(io.Discard, r.br, n-keep); err != nil {
-			return reply{}, unexpected(err)
+		for rem := n - keep; rem > 0; {
+			d, err := r.br.Discard(int(min(rem, 1<<20)))
+			rem -= int64(d)
+			if err != nil && rem > 0 {
+				return reply{}, unexpected(err)
+			}
 		}
 		var crlf [2]byte
 		if _, err := io.ReadFull(r.br, crlf[:]); err != nil {
@@ -159,7 +180,7 @@ func (r *respReader) value(depth int) (reply, error) {
 			return reply{}, fmt.Errorf("a bulk string not ended by CRLF: %w", errProtocol)
 		}
 		r.wire += n + 2
-		return reply{kind: kind, str: string(buf), cut: keep < n, size: n}, nil
+		return reply{kind: kind, str: sb.String(), cut: keep < n, size: n}, nil
 	case '*':
 		n, err := strconv.ParseInt(string(rest), 10, 64)
 		if err != nil || n < -1 {
