@@ -84,7 +84,7 @@ var RedisHostileKeys = []string{
 }
 
 // redisSeedVersion changes whenever the Redis servers' data does.
-const redisSeedVersion = "1"
+const redisSeedVersion = "2"
 
 func init() {
 	name := func(s RedisServer) string { return fmt.Sprintf("%s (%s:%d)", s.Name, s.Host, s.Port) }
@@ -325,10 +325,33 @@ func (s RedisServer) seed(ctx context.Context, logf Logf) error {
 type respWriter struct{ w *bufio.Writer }
 
 func (r respWriter) cmd(args ...string) {
-	fmt.Fprintf(r.w, "*%d\r\n", len(args))
+	var num [20]byte
+	r.w.WriteByte('*')
+	r.w.Write(strconv.AppendInt(num[:0], int64(len(args)), 10))
+	r.w.WriteString("\r\n")
 	for _, a := range args {
-		fmt.Fprintf(r.w, "$%d\r\n%s\r\n", len(a), a)
+		r.w.WriteByte('$')
+		r.w.Write(strconv.AppendInt(num[:0], int64(len(a)), 10))
+		r.w.WriteString("\r\n")
+		r.w.WriteString(a)
+		r.w.WriteString("\r\n")
 	}
+}
+
+// hexID is n random hex digits, 16 from each random word (gen.pick draws
+// one word a character, which a million keys notice).
+func hexID(g gen, n int) string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, n)
+	var x uint64
+	for i := range b {
+		if i%16 == 0 {
+			x = g.r.Uint64()
+		}
+		b[i] = digits[x&15]
+		x >>= 4
+	}
+	return string(b)
 }
 
 // writeSeed writes the commands that seed s: on the open server a million
@@ -347,10 +370,10 @@ func (s RedisServer) writeSeed(w io.Writer, stamp string) error {
 	names := []string{"王芳", "李伟", "张敏", "刘洋", "陈静", "Maria Garcia", "James Smith", "Aiko Tanaka"}
 	keys := 0
 	for i := range sessions {
-		email := strings.ToLower(g.pick(alnum[:26], 6)) + fmt.Sprint(i) + "@" + g.one([]string{"qq.com", "163.com", "gmail.com"})
-		token := "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + g.pick(alnum, 36) + "." + g.pick(alnum, 43)
-		r.cmd("HSET", "session:"+g.pick(hexset, 32), "user", fmt.Sprint(100000+i), "email", email, "token", token,
-			"created", fmt.Sprint(1735689600+i*7))
+		email := hexID(g, 6) + strconv.Itoa(i) + "@" + g.one([]string{"qq.com", "163.com", "gmail.com"})
+		token := "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + hexID(g, 36) + "." + hexID(g, 43)
+		r.cmd("HSET", "session:"+hexID(g, 32), "user", strconv.Itoa(100000+i), "email", email, "token", token,
+			"created", strconv.Itoa(1735689600+i*7))
 		keys++
 	}
 	all := chatPrompts()
@@ -363,12 +386,12 @@ func (s RedisServer) writeSeed(w io.Writer, stamp string) error {
 		case 75, 275:
 			p += " " + g.pii(PIIKinds[i/400%len(PIIKinds)])
 		}
-		r.cmd("SET", "cache:prompt:"+g.pick(hexset, 40), `{"model":"`+g.one(chatModels)+`","prompt":"`+p+`"}`)
+		r.cmd("SET", "cache:prompt:"+hexID(g, 40), `{"model":"`+g.one(chatModels)+`","prompt":"`+p+`"}`)
 		keys++
 	}
 	for i := range users {
 		email := strings.ToLower(g.pick(alnum[:26], 7)) + fmt.Sprint(i) + "@" + g.one([]string{"qq.com", "163.com", "gmail.com"})
-		r.cmd("HSET", "user:"+fmt.Sprint(i+1), "name", g.one(names), "email", email,
+		r.cmd("HSET", "user:"+strconv.Itoa(i+1), "name", g.one(names), "email", email,
 			"phone", "1"+g.one([]string{"3", "5", "8"})+g.pick("0123456789", 9), "national_id", cnID(g),
 			"card", luhnNumber(g, g.one([]string{"4", "51", "62"}), 16))
 		keys++
@@ -394,7 +417,7 @@ func (s RedisServer) writeSeed(w io.Writer, stamp string) error {
 		fill = RedisKeys - keys
 	}
 	for i := range fill {
-		r.cmd("SET", "counter:page:"+fmt.Sprint(i+1), fmt.Sprint(i%9973))
+		r.cmd("SET", "counter:page:"+strconv.Itoa(i+1), strconv.Itoa(i%9973))
 	}
 	if s.Full {
 		r.cmd("SELECT", strconv.Itoa(RedisNoteDB))
