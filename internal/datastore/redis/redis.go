@@ -12,9 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/leakhound/leakhound/internal/datastore"
@@ -67,8 +65,10 @@ func (d Driver) Probe(ctx context.Context, ep datastore.Endpoint, look datastore
 	// header ("possible SECURITY ATTACK") before the answer is flushed: a
 	// look that saw a close is probed too.
 	svc, err := probeConn(ctx, ep, look.TLS, timeout)
-	if look.Closed && svc == nil && err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
-		return nil, nil // it closes on anything: not Redis
+	if look.Closed && svc == nil && err != nil && ctx.Err() == nil {
+		// It closes on anything, or says nothing to PING either: not
+		// Redis, and no error worth a line for every such port.
+		return nil, nil
 	}
 	if zero && svc == nil && err != nil && !errors.Is(err, errProtocol) {
 		// No look: a TLS-only port closes on our plaintext PING.
