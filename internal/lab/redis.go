@@ -84,7 +84,7 @@ var RedisHostileKeys = []string{
 }
 
 // redisSeedVersion changes whenever the Redis servers' data does.
-const redisSeedVersion = "2"
+const redisSeedVersion = "3"
 
 func init() {
 	name := func(s RedisServer) string { return fmt.Sprintf("%s (%s:%d)", s.Name, s.Host, s.Port) }
@@ -386,7 +386,8 @@ func (s RedisServer) writeSeed(w io.Writer, stamp string) error {
 		case 75, 275:
 			p += " " + g.pii(PIIKinds[i/400%len(PIIKinds)])
 		}
-		r.cmd("SET", "cache:prompt:"+hexID(g, 40), `{"model":"`+g.one(chatModels)+`","prompt":"`+p+`"}`)
+		// A cached chat-completion request, as an LLM gateway keys it by its hash.
+		r.cmd("SET", "cache:prompt:"+hexID(g, 40), `{"model":"`+g.one(chatModels)+`","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"`+p+`"}]}`)
 		keys++
 	}
 	for i := range users {
