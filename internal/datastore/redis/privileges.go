@@ -68,9 +68,11 @@ func (s *Session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 	case err != nil:
 		p.Evidence = append(p.Evidence, "ACL WHOAMI: "+err.Error())
 	}
+	rules := ""
 	if acl {
 		if r, err := s.one(ctx, "ACL", "GETUSER", user); err == nil && r.kind == '*' {
 			p.Evidence = append(p.Evidence, "ACL GETUSER "+user+": "+describeUser(r))
+			rules = userField(r, "commands")
 		} else if err != nil {
 			p.Evidence = append(p.Evidence, "ACL GETUSER: "+err.Error())
 		}
@@ -82,9 +84,15 @@ func (s *Session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 		names = append(names, c.dryrun[0])
 	}
 	exists := map[string]datastore.Verdict{}
+	cats := map[string][]string{} // each command's ACL categories (Redis 6+: COMMAND INFO's 7th element)
 	if r, err := s.one(ctx, names...); err == nil && r.kind == '*' && len(r.arr) == len(names)-2 {
 		for i, v := range r.arr {
 			exists[names[i+2]] = datastore.VerdictOf(!v.null && v.kind == '*')
+			if len(v.arr) >= 7 {
+				for _, c := range v.arr[6].arr {
+					cats[names[i+2]] = append(cats[names[i+2]], strings.ToLower(c.str))
+				}
+			}
 		}
 	} else if err != nil && ctx.Err() != nil {
 		return p, err
@@ -103,7 +111,7 @@ func (s *Session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 	}
 	for _, c := range capabilities {
 		capa := datastore.Capability{ID: c.id, Impact: c.impact, Summary: c.summary, Remediation: c.fix}
-		capa.Granted, capa.Evidence = s.judge(ctx, c, user, acl, major, exists[c.dryrun[0]], fences)
+		capa.Granted, capa.Evidence = s.judge(ctx, c, user, acl, major, exists[c.dryrun[0]], fences, rules, cats[c.dryrun[0]])
 		if ctx.Err() != nil {
 			return p, ctx.Err()
 		}
@@ -115,7 +123,7 @@ func (s *Session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 }
 
 // judge settles one capability from what the server reported.
-func (s *Session) judge(ctx context.Context, c capability, user string, acl bool, major int, exists datastore.Verdict, fences map[string]string) (datastore.Verdict, string) {
+func (s *Session) judge(ctx context.Context, c capability, user string, acl bool, major int, exists datastore.Verdict, fences map[string]string, rules string, cats []string) (datastore.Verdict, string) {
 	if exists == datastore.No {
 		return datastore.No, fmt.Sprintf("COMMAND INFO %s: no such command (renamed or removed)", c.dryrun[0])
 	}
@@ -133,8 +141,14 @@ func (s *Session) judge(ctx context.Context, c capability, user string, acl bool
 			allowed, why = datastore.Yes, fmt.Sprintf("ACL DRYRUN %s %s: OK", user, strings.Join(c.dryrun[:min(2, len(c.dryrun))], " "))
 		case err == nil && r.kind == '$' && !r.null:
 			allowed, why = datastore.No, "ACL DRYRUN: "+clip(r.str, 200)
-		case isUnknownCommand(err) || (err != nil && strings.Contains(err.Error(), "Unknown subcommand")):
-			why = "ACL DRYRUN is not known before Redis 7; ACL GETUSER's rules were not evaluated"
+		case isUnknownCommand(err) || (err != nil && strings.Contains(strings.ToLower(err.Error()), "unknown subcommand")):
+			// Redis 6: no DRYRUN; ACL GETUSER's rules, evaluated as
+			// Redis does, over the command's categories.
+			if v, ok := aclAllows(rules, c.dryrun, cats); ok {
+				allowed, why = datastore.VerdictOf(v), fmt.Sprintf("ACL GETUSER %s: commands %q", user, clip(rules, 200))
+			} else {
+				why = "ACL DRYRUN is not known before Redis 7, and ACL GETUSER's rules could not be evaluated"
+			}
 		case err != nil:
 			why = "ACL DRYRUN: " + err.Error()
 		default:
@@ -190,4 +204,59 @@ func majorVersion(v string) int {
 		return 0
 	}
 	return n
+}
+
+// userField is one field of ACL GETUSER's reply, as text.
+func userField(r reply, name string) string {
+	for i := 0; i+1 < len(r.arr); i += 2 {
+		if r.arr[i].str == name && r.arr[i+1].kind != '*' {
+			return r.arr[i+1].str
+		}
+	}
+	return ""
+}
+
+// aclAllows evaluates a user's command rules (ACL GETUSER's "commands":
+// "+@all -config", "-@all +get +@read") for cmd, whose ACL categories are
+// cats, as Redis 6 does: rules apply in order, the last that names the
+// command, its subcommand or one of its categories wins. ok is false when
+// a rule cannot be read or the categories are unknown and a category rule
+// would decide.
+func aclAllows(rules string, cmd []string, cats []string) (allowed, ok bool) {
+	if strings.TrimSpace(rules) == "" {
+		return false, false
+	}
+	name := strings.ToLower(cmd[0])
+	sub := ""
+	if len(cmd) > 1 {
+		sub = name + "|" + strings.ToLower(cmd[1])
+	}
+	for _, rule := range strings.Fields(strings.ToLower(rules)) {
+		switch rule {
+		case "allcommands":
+			rule = "+@all"
+		case "nocommands":
+			rule = "-@all"
+		}
+		if len(rule) < 2 || (rule[0] != '+' && rule[0] != '-') {
+			return false, false
+		}
+		on, what := rule[0] == '+', rule[1:]
+		switch {
+		case what == "@all":
+			allowed = on
+		case strings.HasPrefix(what, "@"):
+			if cats == nil {
+				return false, false
+			}
+			for _, c := range cats {
+				if strings.TrimPrefix(c, "@") == what[1:] {
+					allowed = on
+				}
+			}
+		case what == name || (sub != "" && what == sub):
+			allowed = on
+		}
+	}
+	return allowed, true
 }

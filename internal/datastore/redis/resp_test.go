@@ -179,3 +179,32 @@ func globMatch(g, s string) bool {
 	}
 	return s != "" && s[0] == g[0] && globMatch(g[1:], s[1:])
 }
+
+func TestACLAllows(t *testing.T) {
+	configCats := []string{"@admin", "@slow", "@dangerous"}
+	setCats := []string{"@write", "@string", "@slow"}
+	for _, c := range []struct {
+		rules string
+		cmd   []string
+		cats  []string
+		want  bool
+		ok    bool
+	}{
+		{"+@all", []string{"CONFIG", "SET"}, configCats, true, true},
+		{"+@all -config", []string{"CONFIG", "SET"}, configCats, false, true},
+		{"+@all -config +config|get", []string{"CONFIG", "SET"}, configCats, false, true},
+		{"+@all -config|set", []string{"CONFIG", "SET"}, configCats, false, true},
+		{"-@all +@read", []string{"SET", "k", "v"}, setCats, false, true},
+		{"-@all +@read +@write", []string{"SET", "k", "v"}, setCats, true, true},
+		{"+@all -@dangerous", []string{"CONFIG", "SET"}, configCats, false, true},
+		{"+@all -@dangerous +config", []string{"CONFIG", "SET"}, configCats, true, true},
+		{"allcommands", []string{"MODULE", "LOAD"}, nil, true, true},
+		{"-@all +@write", []string{"SET"}, nil, false, false},
+		{"", []string{"SET"}, setCats, false, false},
+	} {
+		got, ok := aclAllows(c.rules, c.cmd, c.cats)
+		if got != c.want || ok != c.ok {
+			t.Errorf("aclAllows(%q, %q) = %v, %v; want %v, %v", c.rules, c.cmd, got, ok, c.want, c.ok)
+		}
+	}
+}
