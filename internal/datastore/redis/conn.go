@@ -58,7 +58,7 @@ func readOnly(args []string) bool {
 		sub = strings.ToUpper(args[1])
 	}
 	switch strings.ToUpper(args[0]) {
-	case "PING", "INFO", "SELECT", "DBSIZE", "SCAN", "TYPE", "EXISTS", "STRLEN", "GETRANGE",
+	case "PING", "INFO", "SELECT", "DBSIZE", "SCAN", "RANDOMKEY", "TYPE", "EXISTS", "STRLEN", "GETRANGE",
 		"HLEN", "HSCAN", "LLEN", "LRANGE", "SCARD", "SSCAN", "ZCARD", "ZRANGE", "XLEN", "XRANGE":
 		return true
 	case "COMMAND":

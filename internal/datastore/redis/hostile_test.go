@@ -274,3 +274,44 @@ func TestReadOnlyGuard(t *testing.T) {
 	default:
 	}
 }
+
+// TestInventoryWithoutScan: a server older than Redis 2.8 (no SCAN) is
+// sampled with RANDOMKEY, never KEYS.
+func TestInventoryWithoutScan(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	n := 0
+	ep := fake(t, redisLike(func(c net.Conn, args []string) bool {
+		mu.Lock()
+		seen = append(seen, strings.ToUpper(args[0]))
+		mu.Unlock()
+		switch strings.ToUpper(args[0]) {
+		case "SELECT":
+			io.WriteString(c, "+OK\r\n")
+		case "RANDOMKEY":
+			n++
+			k := fmt.Sprintf("user:%d", n%3)
+			fmt.Fprintf(c, "$%d\r\n%s\r\n", len(k), k)
+		case "TYPE":
+			io.WriteString(c, "+none\r\n")
+		default:
+			fmt.Fprintf(c, "-ERR unknown command '%s'\r\n", args[0])
+		}
+		return true
+	}))
+	s := openFake(t, ep, 5*time.Second)
+	inv, err := s.Inventory(context.Background())
+	if err != nil || len(inv.Databases) != 1 || len(inv.Databases[0].Tables) != 1 {
+		t.Fatalf("Inventory = %+v, %v; want db0 with user:*", inv, err)
+	}
+	if tb := inv.Databases[0].Tables[0]; tb.Name != "user:*" || tb.Rows != 3 || tb.RowsExact {
+		t.Errorf("db0 table = %+v, want user:* of about 3 keys, estimated", tb)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range seen {
+		if c == "KEYS" {
+			t.Errorf("KEYS was sent")
+		}
+	}
+}

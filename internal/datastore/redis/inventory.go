@@ -122,6 +122,13 @@ func (s *Session) database(ctx context.Context, sp keyspace) (datastore.Database
 	cursor, complete := "0", false
 	for round := 0; round < scanRounds && len(sample) < maxSampleKeys; round++ {
 		r, err := s.one(ctx, "SCAN", cursor, "COUNT", strconv.Itoa(scanCount))
+		if isUnknownCommand(err) && round == 0 {
+			// Before Redis 2.8: no SCAN, and KEYS * is never sent.
+			if sample, err = s.randomKeys(ctx); err != nil {
+				return out, nil, fmt.Errorf("RANDOMKEY: %w", err)
+			}
+			break
+		}
 		if err != nil {
 			return out, nil, fmt.Errorf("SCAN: %w", err)
 		}
@@ -184,6 +191,28 @@ func (s *Session) database(ctx context.Context, sp keyspace) (datastore.Database
 }
 
 const otherPattern = "(other keys)"
+
+// randomKeys samples key names with RANDOMKEY, where SCAN is unknown:
+// scanRounds pipelines of scanCount, each key drawn at random.
+func (s *Session) randomKeys(ctx context.Context) ([]string, error) {
+	cmds := make([][]string, scanCount)
+	for i := range cmds {
+		cmds[i] = []string{"RANDOMKEY"}
+	}
+	var keys []string
+	for range scanRounds {
+		out, err := s.run(ctx, cmds...)
+		if err != nil {
+			return keys, err
+		}
+		for _, r := range out {
+			if r.kind == '$' && !r.null && !r.cut {
+				keys = append(keys, clip(r.str, maxKeyName))
+			}
+		}
+	}
+	return keys, nil
+}
 
 // describe asks TYPE of each pattern's first key and MEMORY USAGE of its
 // first sizedKeys keys, in one pipeline: the pattern's type, and its mean
