@@ -208,3 +208,13 @@ func TestACLAllows(t *testing.T) {
 		}
 	}
 }
+
+// FuzzInfoFields: INFO's text from any peer gives at most 1000 fields.
+func FuzzInfoFields(f *testing.F) {
+	f.Add("# Server\r\nredis_version:7.0.15\r\nrun_id:abc\r\n# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got := infoFields(s); len(got) > 1000 {
+			t.Fatalf("infoFields kept %d fields", len(got))
+		}
+	})
+}
