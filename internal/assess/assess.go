@@ -72,29 +72,29 @@ type Stats struct {
 // Finding is one datastore service as reported: the jsonl record users
 // build on (DESIGN.md, "Contracts").
 type Finding struct {
-	Host        string                `json:"host"`
-	IP          string                `json:"ip"`
-	Port        int                   `json:"port"`
-	Engine      string                `json:"engine"`
-	Protocol    string                `json:"protocol"`
-	TLS         bool                  `json:"tls"`
-	Version     string                `json:"version,omitempty"`
-	Timezone    string                `json:"timezone,omitempty"`
-	DisplayName string                `json:"display_name,omitempty"`
-	Auth        datastore.Auth        `json:"auth"`
-	AuthCode    int                   `json:"auth_code,omitempty"`
-	TLSCert     *datastore.Cert       `json:"tls_cert,omitempty"` // what the server's certificate says, recorded, never trusted
-	Notes       []string              `json:"notes,omitempty"`    // what the probe found odd, such as an implausible version
-	Severity    Severity              `json:"severity"`
+	Host        string          `json:"host"`
+	IP          string          `json:"ip"`
+	Port        int             `json:"port"`
+	Engine      string          `json:"engine"`
+	Protocol    string          `json:"protocol"`
+	TLS         bool            `json:"tls"`
+	Version     string          `json:"version,omitempty"`
+	Timezone    string          `json:"timezone,omitempty"`
+	DisplayName string          `json:"display_name,omitempty"`
+	Auth        datastore.Auth  `json:"auth"`
+	AuthCode    int             `json:"auth_code,omitempty"`
+	TLSCert     *datastore.Cert `json:"tls_cert,omitempty"` // what the server's certificate says, recorded, never trusted
+	Notes       []string        `json:"notes,omitempty"`    // what the probe found odd, such as an implausible version
+	Severity    Severity        `json:"severity"`
+	// Infected: the datastore holds a ransom note (Inventory.RansomNotes):
+	// a stranger got in first.
+	Infected    bool                  `json:"infected,omitempty"`
 	Privileges  *datastore.Privileges `json:"privileges,omitempty"`
 	Inventory   *datastore.Inventory  `json:"inventory,omitempty"`
 	Detections  []Detection           `json:"detections,omitempty"`
 	Reasons     []string              `json:"reasons"`
 	Remediation []string              `json:"remediation"`
 	Errors      []string              `json:"errors,omitempty"` // what could not be done, and why
-	// Infected: a ransom note was found (a container named like read_me
-	// holding a demand): someone got in before the scan.
-	Infected bool `json:"infected,omitempty"`
 	// SameServerAs names the endpoint (ip:port) whose finding was made from
 	// the same server process, when this endpoint shares its inventory.
 	SameServerAs string `json:"same_server_as,omitempty"`
@@ -195,15 +195,6 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 			raise(High)
 			f.Reasons = append(f.Reasons, fmt.Sprintf("%d user tables readable, %d rows", tables, rows))
 		}
-		for _, db := range inv.Databases {
-			for _, t := range db.Tables {
-				if t.RansomNote != "" {
-					raise(Critical)
-					f.Infected = true
-					f.Reasons = append(f.Reasons, fmt.Sprintf("infected: a ransom note in %s: %q", qualified(db, t), t.RansomNote))
-				}
-			}
-		}
 		for _, c := range classOrder {
 			if len(classes[c]) == 0 {
 				continue
@@ -211,11 +202,19 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 			raise(Critical)
 			f.Reasons = append(f.Reasons, fmt.Sprintf("%s in %s", classPhrase(c, f.Detections), strings.Join(capList(classes[c], 5), ", ")))
 		}
+		for _, n := range inv.RansomNotes {
+			raise(Critical)
+			f.Infected = true
+			f.Reasons = append(f.Reasons, fmt.Sprintf("already breached: a ransom note in %s: %q", datastore.Table{Database: n.Database, Name: n.Name}.QualifiedName(), n.Text))
+		}
 		for _, t := range inv.Truncation {
 			f.Reasons = append(f.Reasons, "incomplete: "+t)
 		}
 	}
 	f.Remediation = slices.Clone(remediation)
+	if f.Infected {
+		fixes = append(fixes, "Treat the server as breached: its data may have been copied before it was wiped; restore from a backup made before the note, rotate every credential it held, and close access before bringing it back")
+	}
 	for _, fix := range fixes {
 		if !slices.Contains(f.Remediation, fix) {
 			f.Remediation = append(f.Remediation, fix)

@@ -131,17 +131,26 @@ func TestAssessCapabilityRemediation(t *testing.T) {
 	}
 }
 
-// TestAssessRansomNote: a ransom note marks the finding infected and
-// critical, even on an empty server, and quotes the note.
+// TestAssessRansomNote: a ransom note found on a server makes the finding
+// infected and critical, with the note's (redacted) text in a reason and
+// the breach's remediation, even where nothing else leaks.
 func TestAssessRansomNote(t *testing.T) {
-	inv := &datastore.Inventory{Databases: []datastore.Database{{Name: "c", Tables: []datastore.Table{
-		{Name: "read_me", Rows: 0, RansomNote: "pay 0.01 BTC to bc1q…z8q"},
-	}}}}
-	f := Finding{Privileges: readonly, Inventory: inv}
-	Assess(&f, &datastore.Service{Auth: datastore.AuthNone, User: "anonymous"}, nil)
-	if !f.Infected || f.Severity != Critical || !slices.ContainsFunc(f.Reasons, func(r string) bool {
-		return strings.Contains(r, "infected: a ransom note in c.read_me") && strings.Contains(r, "BTC")
-	}) {
-		t.Errorf("Assess(a ransom note) = infected %v, %s, %q; want infected, critical, the note quoted", f.Infected, f.Severity, f.Reasons)
+	inv := &datastore.Inventory{Databases: []datastore.Database{{Name: "db1"}},
+		RansomNotes: []datastore.RansomNote{{Database: "db1", Name: "READ_ME", Text: "You must pay 0.01 BTC to bc1q…9xk2"}}}
+	f := Finding{Auth: datastore.AuthNone, Inventory: inv}
+	Assess(&f, &datastore.Service{Auth: datastore.AuthNone, User: "default"}, nil)
+	if !f.Infected || f.Severity != Critical {
+		t.Errorf("Assess(a ransom note) = infected %v, %s; want infected, critical", f.Infected, f.Severity)
+	}
+	if !slices.ContainsFunc(f.Reasons, func(r string) bool { return strings.Contains(r, "db1.READ_ME") && strings.Contains(r, "bc1q…9xk2") }) {
+		t.Errorf("reasons %q name no note", f.Reasons)
+	}
+	if !slices.ContainsFunc(f.Remediation, func(r string) bool { return strings.Contains(r, "breached") }) {
+		t.Errorf("remediation %q says nothing of the breach", f.Remediation)
+	}
+	clean := Finding{Auth: datastore.AuthNone, Inventory: &datastore.Inventory{}}
+	Assess(&clean, &datastore.Service{Auth: datastore.AuthNone, User: "default"}, nil)
+	if clean.Infected {
+		t.Errorf("Assess(no note) = infected")
 	}
 }

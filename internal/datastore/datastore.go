@@ -181,48 +181,6 @@ type Table struct {
 	Sampled      *SampleStats `json:"sampled,omitempty"`
 	// Truncation says why what was read of this table is incomplete.
 	Truncation []string `json:"truncation,omitempty"`
-	// RansomNote is the text of a ransom note this container holds (one
-	// named like read_me, README, meow or *_RECOVER_*, left by the
-	// automated wipers), redacted with RedactNote: the sign that a
-	// stranger got in first.
-	RansomNote string `json:"ransom_note,omitempty"`
-}
-
-// RansomName reports whether a container's name is one the automated
-// wipers leave their note under: read_me, readme, how_to_recover…,
-// *_recover_*, meow, warning.
-func RansomName(name string) bool {
-	n := strings.ToLower(name)
-	switch strings.Trim(n, "_-. ") {
-	case "read_me", "readme", "read-me", "meow", "warning", "please_read_me", "please_read", "recovery", "how_to_recover", "restore_data":
-		return true
-	}
-	return strings.Contains(n, "recover_") || strings.Contains(n, "_recover") || strings.HasPrefix(n, "readme_") || strings.HasPrefix(n, "read_me_")
-}
-
-// maxNote is how much of a ransom note a finding keeps.
-const maxNote = 400
-
-// RedactNote keeps a ransom note's words and cuts what could reach its
-// authors or a victim (bitcoin and other long tokens, e-mail addresses) to
-// their first and last four characters, and the whole to maxNote bytes.
-func RedactNote(note string) string {
-	words := strings.Fields(note)
-	for i, w := range words {
-		core := strings.Trim(w, ".,;:()[]\"'")
-		if (len(core) >= 20 || strings.Contains(core, "@")) && len(core) > 8 {
-			words[i] = strings.Replace(w, core, core[:4]+"…"+core[len(core)-4:], 1)
-		}
-	}
-	out := strings.Join(words, " ")
-	if len(out) > maxNote {
-		cut := maxNote
-		for cut > 0 && out[cut]&0xC0 == 0x80 {
-			cut--
-		}
-		out = out[:cut] + "…"
-	}
-	return out
 }
 
 // ParseCount reads a count a server sent as text (blanks around it
@@ -279,6 +237,8 @@ type Inventory struct {
 	// the first 1000 of 100000 databases", "server budget ran out after
 	// sampling 12 of 40 tables".
 	Truncation []string `json:"truncation,omitempty"`
+	// RansomNotes are notes wipers left on the server (see RansomNote).
+	RansomNotes []RansomNote `json:"ransom_notes,omitempty"`
 }
 
 // Truncate records that a limit cut the inventory short, and why.

@@ -185,7 +185,7 @@ func TestRedactNote(t *testing.T) {
 	if strings.Contains(got, "bc1qx7k3m9w2f5s8d4g6h0j2l4n6p8r0t2v4x6z8q") || strings.Contains(got, "recover.db@onionmail.org") || !strings.Contains(got, "0.0125 BTC") {
 		t.Errorf("RedactNote = %q; want the demand kept, the address and e-mail cut", got)
 	}
-	if long := RedactNote(strings.Repeat("word ", 1000)); len(long) > maxNote+4 {
-		t.Errorf("RedactNote of 5000 bytes = %d bytes, want at most %d", len(long), maxNote+4)
+	if long := RedactNote(strings.Repeat("word ", 1000)); len([]rune(long)) > maxNoteText+1 {
+		t.Errorf("RedactNote of 5000 bytes = %d bytes, want at most %d", len(long), maxNoteText+1)
 	}
 }

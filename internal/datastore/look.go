@@ -76,6 +76,13 @@ var (
 	minBannerWait = 60 * time.Millisecond
 )
 
+// TLSWait is the least a look's TLS handshake is given; it gets more
+// where the connect was slow (ten connect times). Past it the port is
+// taken not to speak TLS. A variable so that tests can change it.
+var TLSWait = 2 * time.Second
+
+func handshakeWait(rtt time.Duration) time.Duration { return max(TLSWait, 10*rtt) }
+
 // bannerWait is how long to wait for a banner on a connection whose connect
 // took rtt.
 func bannerWait(rtt time.Duration) time.Duration {
@@ -178,9 +185,18 @@ func lookOnce(ctx context.Context, ep Endpoint, deadline time.Time, useTLS bool)
 			ServerName:         tlsName(ep.Host),
 			MinVersion:         tls.VersionTLS10,
 		})
+		// A TLS server answers the ClientHello at once; a plaintext one
+		// that reads lines (Redis) waits for a line end that never comes,
+		// and would cost the whole timeout.
+		hs := time.Now().Add(handshakeWait(rtt))
+		if hs.After(deadline) {
+			hs = deadline
+		}
+		raw.SetDeadline(hs)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return FirstLook{Err: fmt.Errorf("TLS handshake: %w", err)}, false
 		}
+		raw.SetDeadline(deadline)
 		out.TLS = true
 		if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 {
 			out.Cert = CertOf(pc[0])

@@ -820,3 +820,28 @@ func TestLookIPv6(t *testing.T) {
 		t.Errorf("Look([::1]:%d) sent Host %q, want %q", port, h, want)
 	}
 }
+
+// A plaintext server that reads lines (Redis) hangs up on our request and
+// then waits forever for the line end of a ClientHello: the TLS try must
+// cost a handshake's wait, not the whole of a long timeout.
+func TestLookTLSTryLineReader(t *testing.T) {
+	fastLook(t)
+	old := TLSWait
+	TLSWait = 200 * time.Millisecond
+	t.Cleanup(func() { TLSWait = old })
+	ep := peer(t, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(time.Minute))
+		b := make([]byte, 1)
+		if _, err := c.Read(b); err != nil || b[0] == 0x16 {
+			hold(c) // no CRLF in a ClientHello: a line reader waits on
+		}
+	})
+	const timeout = time.Minute
+	l, took := timedLook(ep, timeout)
+	if !l.Closed || l.TLS || l.Err != nil {
+		t.Errorf("Look(line reader) = %s, want Closed", describe(l))
+	}
+	if took > timeout/2 {
+		t.Errorf("Look(line reader, timeout %v) took %v: the TLS try waited out the timeout", timeout, took)
+	}
+}

@@ -8,4 +8,5 @@ import (
 	_ "github.com/leakhound/leakhound/internal/datastore/elasticsearch" // registers the driver
 	_ "github.com/leakhound/leakhound/internal/datastore/mysql"         // registers the driver
 	_ "github.com/leakhound/leakhound/internal/datastore/postgres"      // registers the driver
+	_ "github.com/leakhound/leakhound/internal/datastore/redis"         // registers the driver
 )

@@ -108,6 +108,7 @@ var LabPeers = []Peer{
 	{"mysql", "mariadb", Endpoint(lab.MariaDBOpen.Host, lab.MariaDBOpen.Port)},
 	{"elasticsearch", "elasticsearch-replay", Endpoint(lab.ESOpen.Host, lab.ESOpen.Port)},
 	{"elasticsearch", "kibana-replay", Endpoint(lab.KibanaOpen.Host, lab.KibanaOpen.Port)},
+	{"redis", "redis", Endpoint(lab.RedisOpen.Host, lab.RedisOpen.Port)},
 }
 
 // Endpoint is the endpoint of a bare address and port.

@@ -26,7 +26,7 @@ const systemDatabase = ".system"
 // _cat/indices?format=json&bytes=b and fields from _mapping; indices
 // whose name starts with a dot are counted in a system database. An index
 // named like a ransom note has its first document read (one search, size
-// 1) into RansomNote.
+// 1) into Inventory.RansomNotes when it reads as a demand.
 func (s *Session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 	var inv datastore.Inventory
 	if s.kibana {
@@ -99,7 +99,9 @@ func (s *Session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 		}
 		if datastore.RansomName(t.Name) && t.Rows != 0 && reads < maxRansomReads {
 			reads++
-			t.RansomNote = s.ransomNote(ctx, t.Name)
+			if note := s.ransomNote(ctx, t.Name); note != "" {
+				inv.RansomNotes = append(inv.RansomNotes, datastore.RansomNote{Database: t.Database, Name: t.Name, Text: note})
+			}
 		}
 	}
 	s.invHeld = inventoryCost(inv) + fieldsCost(s.fields)
@@ -109,7 +111,8 @@ func (s *Session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 	return inv, nil
 }
 
-// ransomNote reads the first document of index as text.
+// ransomNote reads the first document of index as text, redacted, or
+// "" when it does not read as a ransom demand.
 func (s *Session) ransomNote(ctx context.Context, index string) string {
 	a, err := s.c.get(ctx, "/"+url.PathEscape(index)+"/_search", []byte(`{"size":1,"timeout":"5s"}`), 64<<10, s.timeout)
 	if err != nil || a.status != http.StatusOK {
@@ -129,7 +132,11 @@ func (s *Session) ransomNote(ctx context.Context, index string) string {
 			parts = append(parts, v)
 		}
 	}
-	return datastore.RedactNote(strings.Join(parts, " "))
+	text := strings.Join(parts, " ")
+	if !datastore.RansomText(text) {
+		return ""
+	}
+	return datastore.RedactNote(text)
 }
 
 func inventoryCost(inv datastore.Inventory) int64 {
@@ -137,7 +144,7 @@ func inventoryCost(inv datastore.Inventory) int64 {
 	for _, db := range inv.Databases {
 		n += int64(unsafe.Sizeof(db)) + int64(len(db.Name))
 		for _, t := range db.Tables {
-			n += int64(unsafe.Sizeof(t)) + int64(len(t.Database)+len(t.Name)+len(t.RansomNote))
+			n += int64(unsafe.Sizeof(t)) + int64(len(t.Database)+len(t.Name))
 			for _, c := range t.Columns {
 				n += int64(unsafe.Sizeof(c)) + int64(len(c.Name)+len(c.Type))
 			}

@@ -103,9 +103,9 @@ func TestLabRansomNote(t *testing.T) {
 		t.Fatal(err)
 	}
 	var note string
-	for _, tb := range inv.Databases[0].Tables {
-		if tb.Name == lab.ESRansomIndex {
-			note = tb.RansomNote
+	for _, n := range inv.RansomNotes {
+		if n.Name == lab.ESRansomIndex {
+			note = n.Text
 		}
 	}
 	if !strings.Contains(note, "BTC") || strings.Contains(note, "bc1qx7k3m9w2f5s8d4g6h0j2l4n6p8r0t2v4x6z8q") || strings.Contains(note, "recover.db@onionmail.org") {
