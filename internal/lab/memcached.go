@@ -10,11 +10,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -383,9 +381,10 @@ func strconvQuote(s string) string { return strconv.Quote(s) }
 
 // Snapshot is what a read-only assessment of s must leave as it was: the
 // counters of every write (sets, flushes, touches, deletes, increments),
-// the items held, the settings, and every key with its expiry, CAS value,
-// slab class and size (any write changes its CAS), read with the lab's own
-// client. Access times and fetch flags, which a get changes, are left out.
+// the items held, the settings, and every key the lab wrote with its CAS
+// value (any write changes it), size, flags and TTL, read with the lab's
+// own client. Access times and fetch flags, which a get changes, are left
+// out.
 func (s MemcachedServer) Snapshot(ctx context.Context) (string, error) {
 	m, err := s.client(ctx)
 	if err != nil {
@@ -408,35 +407,33 @@ func (s MemcachedServer) Snapshot(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("snapshot of %s: %w", s.Name, err)
 	}
 	fmt.Fprintf(&b, "settings %q\n", settings)
-	var dump []string
-	for try := 0; ; try++ {
-		dump, err = m.lines("lru_crawler metadump all")
-		if err == nil || !strings.Contains(err.Error(), "BUSY") || try == 50 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	// Every key the lab wrote, by meta get without the value and without
+	// bumping it in the LRU (flag u): its CAS (which any write changes),
+	// size, flags and TTL. A metadump is no snapshot: items moving between
+	// LRUs while it crawls are missed.
+	names := []string{MemcachedStampKey, MemcachedSeedKey}
+	for _, kv := range memcachedSeed() {
+		names = append(names, kv[0])
 	}
-	if err != nil {
+	werr := make(chan error, 1)
+	go func() {
+		w := bufio.NewWriter(m.c)
+		for _, k := range names {
+			fmt.Fprintf(w, "mg %s c s f t u\r\n", k)
+		}
+		werr <- w.Flush()
+	}()
+	keys := make([]string, 0, len(names))
+	for _, k := range names {
+		l, err := m.line()
+		if err != nil {
+			return "", fmt.Errorf("snapshot of %s: mg %q: %w", s.Name, k, err)
+		}
+		keys = append(keys, strconv.Quote(k)+" "+l)
+	}
+	if err := <-werr; err != nil {
 		return "", fmt.Errorf("snapshot of %s: %w", s.Name, err)
 	}
-	var keys []string
-	for _, l := range dump {
-		var keep []string
-		for _, f := range strings.Fields(l) {
-			name, v, _ := strings.Cut(f, "=")
-			switch name {
-			case "key":
-				if k, err := url.PathUnescape(v); err == nil {
-					v = k
-				}
-				keep = append(keep, strconv.Quote(v))
-			case "exp", "cas", "cls", "size":
-				keep = append(keep, f)
-			}
-		}
-		keys = append(keys, strings.Join(keep, " "))
-	}
-	sort.Strings(keys)
 	h := sha256.Sum256([]byte(strings.Join(keys, "\n")))
 	fmt.Fprintf(&b, "keys %d %x\n", len(keys), h)
 	return b.String(), nil

@@ -106,6 +106,8 @@ var LabPeers = []Peer{
 	{"clickhouse", "clickhouse-native", Endpoint(lab.Open.Host, lab.Open.NativePort)},
 	{"postgresql", "postgresql", Endpoint(lab.PGOpen.Host, lab.PGOpen.Port)},
 	{"mysql", "mariadb", Endpoint(lab.MariaDBOpen.Host, lab.MariaDBOpen.Port)},
+	{"etcd", "etcd", Endpoint(lab.EtcdOpen.Host, lab.EtcdOpen.Port)},
+	{"memcached", "memcached", Endpoint(lab.MemcachedOpen.Host, lab.MemcachedOpen.Port)},
 }
 
 // Endpoint is the endpoint of a bare address and port.

@@ -182,8 +182,8 @@ func (s *Session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 }
 
 // Sample implements datastore.Session: the first keys of the prefix, in
-// key order (etcd has no random read), lim.Rows + lim.Random of them (at
-// most maxSampleKeys), with their values, in one range read capped at the
+// key order (etcd has no random read), as many as lim asks for (at most
+// maxSampleKeys), with their values, in one range read capped at the
 // byte budget; when the values are larger than that, the key names are
 // read and then each value alone, skipping those past valueCap.
 //
@@ -195,8 +195,11 @@ func (s *Session) Sample(ctx context.Context, t datastore.Table, lim datastore.L
 	if t.Kind != "prefix" {
 		return out, nil
 	}
-	n := int64(lim.Rows + lim.Random)
-	n = min(max(n, 1), maxSampleKeys)
+	n := int64(wanted(lim))
+	if n == 0 {
+		return out, nil
+	}
+	n = min(n, maxSampleKeys)
 	budget := lim.Bytes
 	if budget <= 0 {
 		budget = 16 << 20
@@ -241,6 +244,13 @@ func (s *Session) Sample(ctx context.Context, t datastore.Table, lim datastore.L
 		return out, fmt.Errorf("sampling %q: %w", clip(t.Name, 80), err)
 	}
 	return s.square(out), nil
+}
+
+// wanted is how many records lim asks for: lim.Rows per filter, and
+// lim.Random. etcd runs no filter (Pushdown), so only lim.Random counts
+// unless a caller passes filters anyway; their rows are read in key order.
+func wanted(lim datastore.Limits) int {
+	return max(lim.Random, 0) + max(lim.Rows, 0)*(len(lim.Keywords)+len(lim.Patterns))
 }
 
 // sampleEach reads the key names, then each value alone.

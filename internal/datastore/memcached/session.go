@@ -183,9 +183,14 @@ type pattern struct {
 // maxDumpBytes within the timeout, and they are counted per pattern
 // (datastore.KeyPrefix followed by "*"). A dump cut short is scaled to
 // curr_items, and says so.
-func (s *Session) Inventory(ctx context.Context) (datastore.Inventory, error) {
-	s.invHeld, s.keys = 0, map[string][]item{}
-	inv := datastore.Inventory{}
+func (s *Session) Inventory(ctx context.Context) (inv datastore.Inventory, err error) {
+	s.invHeld, s.keys = 0, nil
+	keys := map[string][]item{}
+	defer func() {
+		if len(inv.Databases) > 0 {
+			s.keys = keys
+		}
+	}()
 	st, err := s.stats(ctx, "")
 	if err != nil {
 		return inv, err
@@ -216,7 +221,7 @@ func (s *Session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 			t.Rows, t.Bytes = int64(float64(p.count)*scale), int64(float64(p.bytes)*scale)
 		}
 		db.Tables = append(db.Tables, t)
-		s.keys[p.name] = p.keys
+		keys[p.name] = p.keys
 	}
 	db.TableCount = len(db.Tables)
 	inv.Databases = []datastore.Database{db}
@@ -308,18 +313,27 @@ func (s *Session) dump(ctx context.Context) (pats []*pattern, seen int64, comple
 }
 
 // Sample implements datastore.Session: get of the first keys the dump
-// listed under the pattern (lim.Rows + lim.Random of them, at most those
-// kept), skipping values past valueCap, within the byte budget. Each key
+// listed under the pattern (lim.Random of them, and lim.Rows per filter,
+// though memcached runs none; at most those kept), skipping values past valueCap, within the byte budget. Each key
 // is a column and each record holds its key's value alone, so that a
 // detection's location names the key.
 func (s *Session) Sample(ctx context.Context, t datastore.Table, lim datastore.Limits) (datastore.Rows, error) {
 	s.rowsHeld = 0
 	out := datastore.Rows{}
-	keys := s.keys[t.Name]
-	if t.Kind != "keys" || len(keys) == 0 {
+	if t.Kind != "keys" {
 		return out, nil
 	}
-	n := min(max(lim.Rows+lim.Random, 1), len(keys))
+	if s.keys == nil {
+		// A session that made no inventory lists the keys first.
+		if _, err := s.Inventory(ctx); err != nil {
+			return out, fmt.Errorf("sampling %s: listing keys: %w", clip(t.Name, 80), err)
+		}
+	}
+	keys := s.keys[t.Name]
+	n := min(max(lim.Random, 0)+max(lim.Rows, 0)*(len(lim.Keywords)+len(lim.Patterns)), len(keys))
+	if n == 0 {
+		return out, nil
+	}
 	budget := lim.Bytes
 	if budget <= 0 {
 		budget = 16 << 20
