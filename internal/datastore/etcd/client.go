@@ -143,11 +143,12 @@ func (c *client) post(ctx context.Context, path string, req any, limit int64, ou
 		return 0, err
 	}
 	n := int64(len(a.body))
-	if a.cut {
-		return n, fmt.Errorf("%s: the answer went past %d bytes: %w", path, limit, errTooLarge)
-	}
 	if a.status != http.StatusOK {
 		return n, errorOf(a)
+	}
+	if a.cut {
+		// A 200 answer all the same: what was asked was granted.
+		return n, fmt.Errorf("%s: the answer went past %d bytes: %w", path, limit, errTooLarge)
 	}
 	if err := json.Unmarshal(a.body, out); err != nil {
 		return n, fmt.Errorf("%s: %w", path, err)

@@ -141,6 +141,12 @@ func (s *Session) Inventory(ctx context.Context) (datastore.Inventory, error) {
 			break
 		}
 		key := r.KVs[0].Key
+		if bytes.Compare(key, cursor) < 0 {
+			// Keys come in order: a server that goes back is lying, and
+			// would have the listing loop.
+			inv.Truncate(fmt.Sprintf("the server answered key %q before the cursor %q: listing stopped", clip(string(key), 80), clip(string(cursor), 80)))
+			break
+		}
 		prefix := []byte(datastore.KeyPrefix(string(key)))
 		if len(prefix) == 0 {
 			prefix = key // a key of its own
