@@ -92,10 +92,19 @@ type Finding struct {
 	Reasons     []string              `json:"reasons"`
 	Remediation []string              `json:"remediation"`
 	Errors      []string              `json:"errors,omitempty"` // what could not be done, and why
+	// Infected lists the ransom notes read back, redacted: a stranger got
+	// in first, and left a demand.
+	Infected []Infection `json:"infected,omitempty"`
 	// SameServerAs names the endpoint (ip:port) whose finding was made from
 	// the same server process, when this endpoint shares its inventory.
 	SameServerAs string `json:"same_server_as,omitempty"`
 	Stats        *Stats `json:"stats,omitempty"`
+}
+
+// Infection is a ransom note found in a table.
+type Infection struct {
+	Table string `json:"table"` // qualified name
+	Note  string `json:"note"`  // the note's start, its addresses redacted
 }
 
 // Classes are what the tables of a finding hold, in reporting order.
@@ -198,6 +207,19 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 			}
 			raise(Critical)
 			f.Reasons = append(f.Reasons, fmt.Sprintf("%s in %s", classPhrase(c, f.Detections), strings.Join(capList(classes[c], 5), ", ")))
+		}
+		f.Infected = nil
+		for _, db := range inv.Databases {
+			for _, t := range db.Tables {
+				if t.RansomNote != "" {
+					f.Infected = append(f.Infected, Infection{Table: qualified(db, t), Note: t.RansomNote})
+				}
+			}
+		}
+		for _, in := range f.Infected {
+			raise(Critical)
+			f.Reasons = append(f.Reasons, fmt.Sprintf("already breached: a ransom note in %s: %q", in.Table, in.Note))
+			fixes = append(fixes, "Assume the data was copied and may be gone: restore from a backup taken before the note, rotate every credential it held, and tell whoever must be told; never pay")
 		}
 		for _, t := range inv.Truncation {
 			f.Reasons = append(f.Reasons, "incomplete: "+t)

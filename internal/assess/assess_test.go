@@ -130,3 +130,19 @@ func TestAssessCapabilityRemediation(t *testing.T) {
 		t.Errorf("reasons %q, want %q", f.Reasons, want)
 	}
 }
+
+// TestAssessRansomNote: a ransom note read back makes the finding
+// critical and infected, whatever else the server holds.
+func TestAssessRansomNote(t *testing.T) {
+	inv := &datastore.Inventory{Databases: []datastore.Database{{Name: "keys", Tables: []datastore.Table{
+		{Name: "README", Rows: 0, RansomNote: "pay 0.01 BTC to bc1q…"},
+	}}}}
+	f := Finding{Auth: datastore.AuthNone, Inventory: inv, Privileges: readonly}
+	Assess(&f, &datastore.Service{Auth: datastore.AuthNone, User: "anonymous"}, nil)
+	if f.Severity != Critical || len(f.Infected) != 1 || f.Infected[0].Table != "keys.README" {
+		t.Errorf("Assess(a ransom note) = %s, infected %+v; want critical, infected in keys.README", f.Severity, f.Infected)
+	}
+	if !slices.ContainsFunc(f.Reasons, func(r string) bool { return strings.HasPrefix(r, "already breached: a ransom note in keys.README") }) {
+		t.Errorf("reasons %q name no ransom note", f.Reasons)
+	}
+}

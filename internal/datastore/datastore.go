@@ -181,6 +181,9 @@ type Table struct {
 	Sampled      *SampleStats `json:"sampled,omitempty"`
 	// Truncation says why what was read of this table is incomplete.
 	Truncation []string `json:"truncation,omitempty"`
+	// RansomNote is a ransom note read back from this table (RansomNote),
+	// redacted: someone got in first and left a demand.
+	RansomNote string `json:"ransom_note,omitempty"`
 }
 
 // ParseCount reads a count a server sent as text (blanks around it

@@ -48,6 +48,8 @@ const (
 	// MemcachedStampKey holds the token in the server's dir, file stamp.
 	MemcachedStampKey = "leakhound-lab:stamp"
 	MemcachedSeedKey  = "leakhound-lab:seed_version"
+	// MemcachedRansomKey holds a wiper's ransom note.
+	MemcachedRansomKey = "README"
 )
 
 // Hostile keys of the open memcached: a quote and a terminal escape in
@@ -57,7 +59,7 @@ var (
 	MemcachedEscapePattern    = "esc\x1b]0;pwned\x07\x1b[31mred:*"
 )
 
-const memcachedSeedVersion = "1"
+const memcachedSeedVersion = "2"
 
 func init() {
 	RegisterEngine(Engine{
@@ -370,6 +372,9 @@ func memcachedSeed() [][2]string {
 	for _, kind := range SecretKinds {
 		put("config:"+kind, g.secret(kind))
 	}
+	// What a wiper leaves after flush_all: a ransom note.
+	put(MemcachedRansomKey, "All your data is backed up. You must pay 0.015 BTC to bc1q"+strings.ToLower(g.pick(alnum, 38))+
+		" In 48 hours your data will be published and deleted. Contact us at recover.mc@onionmail.org with your server's IP")
 	put(strings.TrimSuffix(MemcachedInjectionPattern, "*")+"note", g.secret("github"))
 	put(strings.TrimSuffix(MemcachedEscapePattern, "*")+"note", "contact wang.fang77@163.com")
 	return kvs

@@ -643,6 +643,7 @@ func (s *scanner) measure(ctx context.Context, sess datastore.Session, svc *data
 			r.errs = append(r.errs, e.Error())
 			s.cfg.Warn(e)
 		}
+		t.RansomNote = ransomNote(t, rows)
 		rows.Counts = renameCounts(rows.Counts, original)
 		for _, d := range s.cfg.Engine.Size(t, rows, sizing, len(r.detections)) {
 			r.detections = append(r.detections, assess.Detection{
@@ -652,6 +653,22 @@ func (s *scanner) measure(ctx context.Context, sess datastore.Session, svc *data
 			})
 		}
 	}
+}
+
+// ransomNote is the first ransom note among the records read back from t,
+// by the table's, the column's or (in a key-value store) the key's name.
+func ransomNote(t *datastore.Table, rows datastore.Rows) string {
+	for _, row := range rows.Values {
+		for ci, v := range row {
+			if ci >= len(rows.Columns) || v == "" {
+				continue
+			}
+			if note, ok := datastore.RansomNote(v, t.Name, rows.Columns[ci]); ok {
+				return note
+			}
+		}
+	}
+	return ""
 }
 
 // renameCounts gives counts of translated patterns back the rules' own
