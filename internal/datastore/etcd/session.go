@@ -210,6 +210,9 @@ func (s *Session) Sample(ctx context.Context, t datastore.Table, lim datastore.L
 	if budget <= 0 {
 		budget = 16 << 20
 	}
+	// An answer is held twice while it is decoded (its JSON, then the
+	// keys and values): both within the session's memory.
+	budget = min(budget, (datastore.SessionMemory-s.invHeld)/3)
 	prefix := []byte(t.Name)
 	end := prefixEnd(prefix)
 	add := func(kv keyValue) error {
