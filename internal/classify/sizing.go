@@ -99,7 +99,9 @@ func (e *Engine) Size(t *datastore.Table, rows datastore.Rows, sizing Sizing, ha
 		classes["chat_log"] = true
 	}
 	for _, c := range []string{"chat_log", "secret", "pii"} {
-		if classes[c] {
+		// A driver may have set a class on sight (etcd's Kubernetes
+		// Secrets): it is kept, once.
+		if classes[c] && !slices.Contains(t.Classes, c) {
 			t.Classes = append(t.Classes, c)
 		}
 	}

@@ -59,3 +59,19 @@ func RedactNote(text string) string {
 	}
 	return text
 }
+
+// FindRansomNote reports whether value, read back under names (a table's,
+// a column's or, in a key-value store, a key's), is a ransom note: one of
+// the names is a wiper's (RansomName) and the text a demand (RansomText).
+// It returns the note redacted (RedactNote). The scanner runs it over
+// every record read back, so any engine's notes are found in what its
+// sample reads; a driver that can look notes up by name reports them in
+// Inventory.RansomNotes itself.
+func FindRansomNote(value string, names ...string) (string, bool) {
+	for _, n := range names {
+		if RansomName(n) && RansomText(value) {
+			return RedactNote(value), true
+		}
+	}
+	return "", false
+}

@@ -643,6 +643,11 @@ func (s *scanner) measure(ctx context.Context, sess datastore.Session, svc *data
 			r.errs = append(r.errs, e.Error())
 			s.cfg.Warn(e)
 		}
+		if note := ransomNote(t, rows); note != "" && !slices.ContainsFunc(inv.RansomNotes, func(n datastore.RansomNote) bool {
+			return n.Database == t.Database && n.Name == t.Name
+		}) {
+			inv.RansomNotes = append(inv.RansomNotes, datastore.RansomNote{Database: t.Database, Name: t.Name, Text: note})
+		}
 		rows.Counts = renameCounts(rows.Counts, original)
 		for _, d := range s.cfg.Engine.Size(t, rows, sizing, len(r.detections)) {
 			r.detections = append(r.detections, assess.Detection{
@@ -652,6 +657,23 @@ func (s *scanner) measure(ctx context.Context, sess datastore.Session, svc *data
 			})
 		}
 	}
+}
+
+// ransomNote is the first ransom note among the records read back from t,
+// by the table's, the column's or (in a key-value store) the key's name:
+// any engine's notes are found in what its sample reads.
+func ransomNote(t *datastore.Table, rows datastore.Rows) string {
+	for _, row := range rows.Values {
+		for ci, v := range row {
+			if ci >= len(rows.Columns) || v == "" {
+				continue
+			}
+			if note, ok := datastore.FindRansomNote(v, t.Name, rows.Columns[ci]); ok {
+				return note
+			}
+		}
+	}
+	return ""
 }
 
 // renameCounts gives counts of translated patterns back the rules' own

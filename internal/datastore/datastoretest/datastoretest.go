@@ -109,6 +109,8 @@ var LabPeers = []Peer{
 	{"elasticsearch", "elasticsearch-replay", Endpoint(lab.ESOpen.Host, lab.ESOpen.Port)},
 	{"elasticsearch", "kibana-replay", Endpoint(lab.KibanaOpen.Host, lab.KibanaOpen.Port)},
 	{"redis", "redis", Endpoint(lab.RedisOpen.Host, lab.RedisOpen.Port)},
+	{"etcd", "etcd", Endpoint(lab.EtcdOpen.Host, lab.EtcdOpen.Port)},
+	{"memcached", "memcached", Endpoint(lab.MemcachedOpen.Host, lab.MemcachedOpen.Port)},
 }
 
 // Endpoint is the endpoint of a bare address and port.
