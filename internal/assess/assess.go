@@ -96,6 +96,49 @@ type Finding struct {
 	// the same server process, when this endpoint shares its inventory.
 	SameServerAs string `json:"same_server_as,omitempty"`
 	Stats        *Stats `json:"stats,omitempty"`
+	// Infected is set when a table holds a ransom note a wiper left: the
+	// strongest sign that a stranger got in first.
+	Infected *Infection `json:"infected,omitempty"`
+}
+
+// Infection is a ransom note found on a server: where, and its text with
+// addresses, mail boxes and long tokens redacted.
+type Infection struct {
+	Table string `json:"table"`
+	Note  string `json:"note"`
+}
+
+// RedactNote hides what a ransom note names (a bitcoin address, a mail
+// box, a long token): a mail box keeps its domain, any other run of 16 or
+// more letters and digits its first two characters.
+func RedactNote(s string) string {
+	token := func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@._+-", r)
+	}
+	var b strings.Builder
+	rs := []rune(s)
+	for i := 0; i < len(rs); {
+		if !token(rs[i]) {
+			b.WriteRune(rs[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(rs) && token(rs[j]) {
+			j++
+		}
+		w := string(rs[i:j])
+		switch at := strings.IndexByte(w, '@'); {
+		case at >= 0:
+			b.WriteString("…" + w[at:])
+		case len(w) >= 16:
+			b.WriteString(w[:2] + "…")
+		default:
+			b.WriteString(w)
+		}
+		i = j
+	}
+	return b.String()
 }
 
 // Classes are what the tables of a finding hold, in reporting order.
@@ -113,10 +156,14 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 	switch svc.Auth {
 	case datastore.AuthRequired:
 		f.Severity = Info
-		why := fmt.Sprintf("password required for user %s (code %d)", svc.User, svc.AuthCode)
+		who := "for user " + svc.User
+		if svc.User == "" { // an engine whose login names no user before the credentials
+			who = "(no user named)"
+		}
+		why := fmt.Sprintf("password required %s (code %d)", who, svc.AuthCode)
 		if svc.AuthMessage != "" {
 			// The code alone means little outside its engine.
-			why = fmt.Sprintf("password required for user %s (code %d: %s)", svc.User, svc.AuthCode, svc.AuthMessage)
+			why = fmt.Sprintf("password required %s (code %d: %s)", who, svc.AuthCode, svc.AuthMessage)
 		}
 		f.Reasons = append(f.Reasons, why)
 		if !svc.TLS {
@@ -140,7 +187,11 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 	}
 
 	f.Severity = Medium
-	f.Reasons = append(f.Reasons, fmt.Sprintf("no password for user %s", svc.User))
+	if svc.User != "" {
+		f.Reasons = append(f.Reasons, fmt.Sprintf("no password for user %s", svc.User))
+	} else {
+		f.Reasons = append(f.Reasons, "no credentials asked: "+svc.AuthMessage)
+	}
 	raise := func(s Severity) {
 		if s > f.Severity {
 			f.Severity = s
@@ -179,6 +230,12 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 				continue
 			}
 			for _, t := range db.Tables {
+				if t.RansomNote != "" && f.Infected == nil {
+					f.Infected = &Infection{Table: qualified(db, t), Note: RedactNote(t.RansomNote)}
+					raise(Critical)
+					f.Reasons = append(f.Reasons, fmt.Sprintf("infected: a ransom note in %s: %q", f.Infected.Table, f.Infected.Note))
+					fixes = append(fixes, "Treat the server as breached: restore from a backup taken before the note appeared, rotate every credential it held, and enable access control before it is reachable again")
+				}
 				tables++
 				if t.Rows > 0 {
 					rows = datastore.AddCount(rows, t.Rows)

@@ -181,6 +181,10 @@ type Table struct {
 	Sampled      *SampleStats `json:"sampled,omitempty"`
 	// Truncation says why what was read of this table is incomplete.
 	Truncation []string `json:"truncation,omitempty"`
+	// RansomNote is the text (capped) of a note a wiper left in this
+	// table, whose name and contents say so: never written out as it is;
+	// the assessment marks the finding infected and shows it redacted.
+	RansomNote string `json:"-"`
 }
 
 // ParseCount reads a count a server sent as text (blanks around it

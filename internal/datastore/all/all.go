@@ -5,6 +5,7 @@ package all
 
 import (
 	_ "github.com/leakhound/leakhound/internal/datastore/clickhouse" // registers the driver
+	_ "github.com/leakhound/leakhound/internal/datastore/mongodb"    // registers the driver
 	_ "github.com/leakhound/leakhound/internal/datastore/mysql"      // registers the driver
 	_ "github.com/leakhound/leakhound/internal/datastore/postgres"   // registers the driver
 )

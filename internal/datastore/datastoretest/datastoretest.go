@@ -106,6 +106,7 @@ var LabPeers = []Peer{
 	{"clickhouse", "clickhouse-native", Endpoint(lab.Open.Host, lab.Open.NativePort)},
 	{"postgresql", "postgresql", Endpoint(lab.PGOpen.Host, lab.PGOpen.Port)},
 	{"mysql", "mariadb", Endpoint(lab.MariaDBOpen.Host, lab.MariaDBOpen.Port)},
+	{"mongodb", "ferretdb", Endpoint(lab.MongoOpen.Host, lab.MongoOpen.Port)},
 }
 
 // Endpoint is the endpoint of a bare address and port.
