@@ -64,7 +64,7 @@ const (
 	// MongoRansomDatabase holds the note a wiper leaves, on the open server.
 	MongoRansomDatabase   = "READ_ME_TO_RECOVER_YOUR_DATA"
 	MongoRansomCollection = "README"
-	mongoSeedVersion      = "1"
+	mongoSeedVersion      = "2"
 )
 
 func init() {
@@ -465,11 +465,18 @@ func (s MongoServer) Snapshot(ctx context.Context) (string, error) {
 			}
 			sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 			for _, sp := range specs {
-				n, err := db.Collection(sp.Name).EstimatedDocumentCount(ctx)
-				if err != nil {
-					return fmt.Errorf("count of %q.%q: %w", dbName, sp.Name, err)
+				// collStats' count: FerretDB answers it from SQLite's own
+				// count, where a count command decodes every document.
+				var st bson.M
+				if err := db.RunCommand(ctx, bson.D{{Key: "collStats", Value: sp.Name}}).Decode(&st); err != nil {
+					// FerretDB 1.x cannot size some hostile names: count them.
+					n, cerr := db.Collection(sp.Name).EstimatedDocumentCount(ctx)
+					if cerr != nil {
+						return fmt.Errorf("count of %q.%q: %w", dbName, sp.Name, cerr)
+					}
+					st = bson.M{"count": n}
 				}
-				fmt.Fprintf(&b, "%q.%q %s %d", dbName, sp.Name, sp.Type, n)
+				fmt.Fprintf(&b, "%q.%q %s %v", dbName, sp.Name, sp.Type, st["count"])
 				cur, err := db.Collection(sp.Name).Indexes().List(ctx)
 				if err == nil {
 					var idx []bson.M
