@@ -112,11 +112,11 @@ func fakeMongo(answer func(c net.Conn, name string, id int32)) func(c net.Conn) 
 	}
 }
 
-func probe(t *testing.T, ep datastore.Endpoint, timeout time.Duration) (*datastore.Service, error, time.Duration) {
+func probe(t *testing.T, ep datastore.Endpoint, timeout time.Duration) (*datastore.Service, time.Duration, error) {
 	t.Helper()
 	start := time.Now()
 	svc, err := Driver{}.Probe(context.Background(), ep, datastore.FirstLook{}, timeout)
-	return svc, err, time.Since(start)
+	return svc, time.Since(start), err
 }
 
 // TestHostilePeers: garbage, a tarpit, a huge length and an endless
@@ -167,7 +167,7 @@ func TestHostilePeers(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ep := peer(t, c.serve)
-			svc, err, took := probe(t, ep, timeout)
+			svc, took, err := probe(t, ep, timeout)
 			if svc != nil {
 				t.Errorf("Probe(%s) = a %s service (auth %s); want none", c.name, svc.Engine, svc.Auth)
 			}
@@ -198,7 +198,7 @@ func TestProbeAuth(t *testing.T) {
 					conn.Write(opMsgReply(id, c.ans))
 				}
 			}))
-			svc, err, _ := probe(t, ep, 2*time.Second)
+			svc, _, err := probe(t, ep, 2*time.Second)
 			if err != nil || svc == nil {
 				t.Fatalf("Probe = %v, %v; want a service", svc, err)
 			}

@@ -49,14 +49,9 @@ func (e *CommandError) Error() string {
 
 // Codes leakhound reads.
 const (
-	codeUnauthorized      = 13
-	codeAuthFailed        = 18
-	codeMaxTimeMSExpired  = 50
-	codeCommandNotFound   = 59
-	codeNotImplemented    = 238
-	codeUnknownStage      = 40324
-	codeUnrecognizedCmd   = 59
-	codeNamespaceNotFound = 26
+	codeUnauthorized     = 13
+	codeAuthFailed       = 18
+	codeMaxTimeMSExpired = 50
 )
 
 // conn is one connection to a server.
