@@ -119,8 +119,17 @@ func (s *Session) inventory(ctx context.Context) (datastore.Inventory, error) {
 			m := s.mem.mark()
 			st, err := s.cmd(ctx, db.Name, doc{{"collStats", t.Name}, {"scale", int32(1)}}, 4<<20)
 			if err != nil {
-				t.Truncation = append(t.Truncation, "collStats refused: "+err.Error())
+				// collStats is deprecated past MongoDB 6.2, and FerretDB 1.x
+				// fails it on some names: a count (from metadata on
+				// MongoDB) still gives the documents.
+				t.Truncation = append(t.Truncation, "collStats refused: "+clean(err.Error(), 200))
+				if c, cerr := s.cmd(ctx, db.Name, doc{{"count", t.Name}, {"maxTimeMS", max(s.timeout.Milliseconds(), 1)}}, 64<<10); cerr == nil {
+					t.Rows = c.Int("n")
+				}
 				s.mem.reset(m)
+				if ransomName.MatchString(t.Name) || ransomName.MatchString(db.Name) {
+					s.readNote(ctx, t)
+				}
 				continue
 			}
 			t.Rows, t.Bytes = st.Int("count"), st.Int("size")
