@@ -239,3 +239,49 @@ func TestSessionHugeAnswer(t *testing.T) {
 		t.Errorf("the session holds %d bytes after a refused answer", s.mem.held)
 	}
 }
+
+// TestPrivilegesFromServer: with access control off, a capability is
+// granted where the server lists a command that exercises it, refused
+// where it lists none; nothing is run to find out.
+func TestPrivilegesFromServer(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	ep := peer(t, fakeMongo(func(conn net.Conn, name string, id int32) {
+		mu.Lock()
+		asked = append(asked, name)
+		mu.Unlock()
+		switch name {
+		case "buildInfo":
+			conn.Write(opMsgReply(id, doc{{"version", "4.4.29"}, {"ok", 1.0}}))
+		case "connectionStatus":
+			conn.Write(opMsgReply(id, doc{{"authInfo", doc{{"authenticatedUsers", arr{}}, {"authenticatedUserRoles", arr{}}}}, {"ok", 1.0}}))
+		case "listCommands":
+			conn.Write(opMsgReply(id, doc{{"commands", doc{{"insert", doc{}}, {"find", doc{}}, {"shutdown", doc{}}}}, {"ok", 1.0}}))
+		default:
+			conn.Write(opMsgReply(id, doc{{"ok", 0.0}, {"code", int32(59)}, {"errmsg", "no such command"}}))
+		}
+	}))
+	s, err := open(context.Background(), &datastore.Service{Endpoint: ep, Engine: "mongodb", Auth: datastore.AuthNone}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, err := s.Privileges(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]datastore.Verdict{"write": datastore.Yes, "userAdmin": datastore.No, "serverAdmin": datastore.Yes}
+	for _, c := range p.Capabilities {
+		if c.Granted != want[c.ID] {
+			t.Errorf("capability %s = %s (%s), want %s", c.ID, c.Granted, c.Evidence, want[c.ID])
+		}
+	}
+	if p.Readonly != datastore.No {
+		t.Errorf("readonly = %s, want no", p.Readonly)
+	}
+	for _, a := range asked {
+		if a != "isMaster" && a != "buildInfo" && a != "connectionStatus" && a != "listCommands" {
+			t.Errorf("Privileges sent %s; it may only read", a)
+		}
+	}
+}

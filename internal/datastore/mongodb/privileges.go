@@ -15,18 +15,24 @@ type capabilityDef struct {
 	id, summary, remediation string
 	impact                   datastore.Impact
 	actions                  []string
+	// commands are the commands that exercise it: a server that lists
+	// none of them (FerretDB has no shutdown) cannot be made to.
+	commands []string
 }
 
 var capabilityDefs = []capabilityDef{
 	{"write", "write: insert, update, delete and drop any collection (the ransom wipers' route)",
 		"Enable access control (security.authorization: enabled) and grant applications the read or readWrite role on their own database only",
-		datastore.ImpactWrite, []string{"insert", "update", "remove", "dropCollection", "dropDatabase", "createCollection", "createIndex"}},
+		datastore.ImpactWrite, []string{"insert", "update", "remove", "dropCollection", "dropDatabase", "createCollection", "createIndex"},
+		[]string{"insert", "update", "delete", "drop", "dropDatabase"}},
 	{"userAdmin", "userAdmin: create users and grant roles, including root",
 		"Enable access control and keep userAdmin/userAdminAnyDatabase and root to an administrator who logs in from trusted hosts only",
-		datastore.ImpactAdminister, []string{"createUser", "grantRole", "grantRolesToUser", "changePassword", "changeOwnPassword"}},
+		datastore.ImpactAdminister, []string{"createUser", "grantRole", "grantRolesToUser", "changePassword", "changeOwnPassword"},
+		[]string{"createUser", "updateUser", "grantRolesToUser"}},
 	{"serverAdmin", "serverAdmin: change server parameters, shut the server down, reconfigure replication",
 		"Enable access control; only clusterAdmin holders should run setParameter, shutdown and replSetReconfig",
-		datastore.ImpactAdminister, []string{"setParameter", "shutdown", "replSetReconfig", "applicationMessage"}},
+		datastore.ImpactAdminister, []string{"setParameter", "shutdown", "replSetReconfig", "applicationMessage"},
+		[]string{"setParameter", "shutdown", "replSetReconfig"}},
 }
 
 // Privileges implements datastore.Session, from connectionStatus: the
@@ -75,8 +81,22 @@ func (s *Session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 		// control is off.
 		ev := "connectionStatus: no authenticated user, no role; listDatabases answered anyway: access control is off, so every client holds every action"
 		p.Evidence = append(p.Evidence, ev)
+		cmds, lerr := s.commands(ctx)
 		for _, c := range capabilityDefs {
-			p.Capabilities = append(p.Capabilities, capability(c, datastore.Yes, ev))
+			var has []string
+			for _, name := range c.commands {
+				if cmds[strings.ToLower(name)] {
+					has = append(has, name)
+				}
+			}
+			switch {
+			case lerr != nil:
+				p.Capabilities = append(p.Capabilities, capability(c, datastore.Yes, ev))
+			case len(has) == 0:
+				p.Capabilities = append(p.Capabilities, capability(c, datastore.No, "listCommands: the server implements none of "+strings.Join(c.commands, ", ")))
+			default:
+				p.Capabilities = append(p.Capabilities, capability(c, datastore.Yes, ev+"; listCommands has "+strings.Join(has, ", ")))
+			}
 		}
 		p.Readonly = p.ReadonlyByCapabilities()
 		return p, nil
@@ -100,6 +120,25 @@ func (s *Session) Privileges(ctx context.Context) (datastore.Privileges, error) 
 	slices.SortStableFunc(p.Capabilities, func(a, b datastore.Capability) int { return strings.Compare(a.ID, b.ID) })
 	p.Readonly = p.ReadonlyByCapabilities()
 	return p, nil
+}
+
+// commands are the names listCommands reports (lower case): what the
+// server implements, read, never run.
+func (s *Session) commands(ctx context.Context) (map[string]bool, error) {
+	mark := s.mem.mark()
+	defer s.mem.reset(mark)
+	d, err := s.cmd(ctx, "admin", doc{{"listCommands", int32(1)}}, 8<<20)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, e := range d.Sub("commands") {
+		out[strings.ToLower(e.Key)] = true
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("listCommands listed no command")
+	}
+	return out, nil
 }
 
 func u2d(v Value) Document {
