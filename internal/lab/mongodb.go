@@ -126,6 +126,9 @@ func ferretdbBin(ctx context.Context, logf Logf) (string, error) {
 	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
 		return "", fmt.Errorf("go mod download FerretDB %s: no directory in %q", FerretDBVersion, out)
 	}
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		return "", err
+	}
 	build := filepath.Join(cache, "leakhound-lab", "ferretdb-build")
 	os.RemoveAll(build)
 	if out, err := exec.CommandContext(ctx, "cp", "-r", mod.Dir, build).CombinedOutput(); err != nil {
