@@ -116,10 +116,14 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 	switch svc.Auth {
 	case datastore.AuthRequired:
 		f.Severity = Info
-		why := fmt.Sprintf("password required for user %s (code %d)", svc.User, svc.AuthCode)
+		who := "for user " + svc.User
+		if svc.User == "" { // an engine whose login names no user before the credentials
+			who = "(no user named)"
+		}
+		why := fmt.Sprintf("password required %s (code %d)", who, svc.AuthCode)
 		if svc.AuthMessage != "" {
 			// The code alone means little outside its engine.
-			why = fmt.Sprintf("password required for user %s (code %d: %s)", svc.User, svc.AuthCode, svc.AuthMessage)
+			why = fmt.Sprintf("password required %s (code %d: %s)", who, svc.AuthCode, svc.AuthMessage)
 		}
 		f.Reasons = append(f.Reasons, why)
 		if !svc.TLS {
@@ -143,7 +147,11 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 	}
 
 	f.Severity = Medium
-	f.Reasons = append(f.Reasons, fmt.Sprintf("no password for user %s", svc.User))
+	if svc.User != "" {
+		f.Reasons = append(f.Reasons, fmt.Sprintf("no password for user %s", svc.User))
+	} else {
+		f.Reasons = append(f.Reasons, "no credentials asked: "+svc.AuthMessage)
+	}
 	raise := func(s Severity) {
 		if s > f.Severity {
 			f.Severity = s

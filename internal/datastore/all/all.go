@@ -8,6 +8,7 @@ import (
 	_ "github.com/leakhound/leakhound/internal/datastore/elasticsearch" // registers the driver
 	_ "github.com/leakhound/leakhound/internal/datastore/etcd"          // registers the driver
 	_ "github.com/leakhound/leakhound/internal/datastore/memcached"     // registers the driver
+	_ "github.com/leakhound/leakhound/internal/datastore/mongodb"       // registers the driver
 	_ "github.com/leakhound/leakhound/internal/datastore/mysql"         // registers the driver
 	_ "github.com/leakhound/leakhound/internal/datastore/postgres"      // registers the driver
 	_ "github.com/leakhound/leakhound/internal/datastore/redis"         // registers the driver

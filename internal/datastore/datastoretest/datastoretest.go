@@ -111,6 +111,7 @@ var LabPeers = []Peer{
 	{"redis", "redis", Endpoint(lab.RedisOpen.Host, lab.RedisOpen.Port)},
 	{"etcd", "etcd", Endpoint(lab.EtcdOpen.Host, lab.EtcdOpen.Port)},
 	{"memcached", "memcached", Endpoint(lab.MemcachedOpen.Host, lab.MemcachedOpen.Port)},
+	{"mongodb", "ferretdb", Endpoint(lab.MongoOpen.Host, lab.MongoOpen.Port)},
 }
 
 // Endpoint is the endpoint of a bare address and port.
