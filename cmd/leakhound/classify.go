@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/leakhound/leakhound/internal/classify"
@@ -22,6 +24,8 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	fs.StringVar(&format, "f", "text", "short for --format")
 	var fingerprintKey string
 	fs.StringVar(&fingerprintKey, "fingerprint-key", "", fingerprintKeyHelp)
+	var ipFindings bool
+	fs.BoolVar(&ipFindings, "ip-findings", false, ipFindingsHelp)
 	paths, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -84,6 +88,25 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fmt.Fprintf(stderr, "leakhound: %s\n", report.Safe(err.Error()))
 	}
 	e := classify.Default().WithKey(key)
+	if !ipFindings {
+		// Counts follow each input's detections: a line of their own in
+		// jsonl and text; document formats carry detections only.
+		e = e.CountOnly(classify.ContextKinds, func(c classify.Counted) {
+			if writeErr != nil || doc != nil || len(c.Context) == 0 {
+				return
+			}
+			var err error
+			if format == "jsonl" {
+				err = enc.Encode(c)
+			} else {
+				_, err = fmt.Fprintf(out, "%s  context  %s\n", report.Safe(c.Path), contextLine(c.Context))
+			}
+			if err != nil {
+				writeErr = err
+				stopScan()
+			}
+		})
+	}
 	for _, p := range paths {
 		if scanCtx.Err() != nil {
 			break
@@ -120,6 +143,15 @@ func runClassify(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return exitError
 	}
 	return exitClean
+}
+
+// contextLine writes counts as "kind N, kind N", kinds in order.
+func contextLine(counts map[string]int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // interruptible returns a reader of r whose Read returns as soon as ctx is

@@ -76,6 +76,8 @@ func main() {
 	os.Exit(code)
 }
 
+const ipFindingsHelp = "report each IP address found as a detection; by default addresses are counted as context (per table in scan, per file in classify)"
+
 const fingerprintKeyHelp = "hex key (at least 16 bytes) of the keyed fingerprints; share one to compare fingerprints across machines (default: $" + classify.KeyEnv + ", else a key made on first use and kept in <user config dir>/leakhound/fingerprint.key)"
 
 // parseInterleaved parses flags that may come before, between or after the
@@ -153,6 +155,8 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&noSample, "no-sample", false, "stop after the inventory: read no rows")
 	fs.BoolVar(&quiet, "q", false, "no progress or summary on standard error")
 	fs.StringVar(&fingerprintKey, "fingerprint-key", "", fingerprintKeyHelp)
+	var ipFindings bool
+	fs.BoolVar(&ipFindings, "ip-findings", false, ipFindingsHelp)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -218,6 +222,9 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail("--shard %s needs --seed: every machine must order the endpoints alike", shardSpec)
 	}
 	engine := classify.Default()
+	if !ipFindings {
+		engine = engine.CountOnly(classify.ContextKinds, nil)
+	}
 	if !noSample {
 		// Only what is sampled is fingerprinted: an inventory needs no key.
 		key, err := classify.LoadKey(fingerprintKey, func(s string) { fmt.Fprintf(stderr, "leakhound: %s\n", s) })

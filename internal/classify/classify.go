@@ -76,6 +76,9 @@ type Engine struct {
 	longest int        // most bytes a match found around one trigger spans
 	scratch *sync.Pool // of *scratch, one per goroutine scanning; shared by WithKey's copies
 	key     Key        // fingerprints are keyed with it (fingerprint.go)
+	// counted kinds are counted, not reported (CountOnly, context.go).
+	counted     map[string]bool
+	countedSink func(Counted)
 }
 
 //go:embed rules/*.yaml
@@ -317,14 +320,21 @@ func (e *Engine) Kinds() map[string][]string {
 // around spans of digits for rules without keywords; and there only where
 // the rule's prefilter (a DFA, prefilter.go) says a match may lie.
 func (e *Engine) Scan(text string) []Detection {
-	ds, _ := e.scan(text)
+	ds, _ := e.scan(text, nil)
+	return ds
+}
+
+// ScanCounting is Scan, and adds to counts the values of the kinds e
+// counts (CountOnly) that Scan leaves out.
+func (e *Engine) ScanCounting(text string, counts map[string]int64) []Detection {
+	ds, _ := e.scan(text, func(d Detection) { counts[d.Kind]++ })
 	return ds
 }
 
 // scan is Scan, and says how much work it did: the windows looked at and
 // the detections moved (see scanState and dedupe), which tests hold to be
 // linear in the length of text.
-func (e *Engine) scan(text string) (ds []Detection, work int) {
+func (e *Engine) scan(text string, count func(Detection)) (ds []Detection, work int) {
 	s := e.scratch.Get().(*scratch)
 	e.windows(text, &s.sc)
 	var found []Detection
@@ -336,7 +346,10 @@ func (e *Engine) scan(text string) (ds []Detection, work int) {
 	work = s.sc.steps
 	s.sc.reset()
 	e.scratch.Put(s)
-	ds = e.finish(text, dedupe(found, e.order, &work))
+	// Counted kinds are taken out after dedupe, so that an address inside
+	// a longer value is not counted, and before finish, so that they cost
+	// no fingerprint.
+	ds = e.finish(text, e.uncounted(dedupe(found, e.order, &work), count))
 	return ds, work
 }
 
