@@ -62,3 +62,17 @@ func TestChatLogLeakedShape(t *testing.T) {
 		t.Errorf("ChatLog(errors under message) = true (%s), want false", why)
 	}
 }
+
+// FuzzConversation: rows read from a server are any bytes; judging them
+// never fails, and a place it names is one of the row's columns.
+func FuzzConversation(f *testing.F) {
+	f.Add("string.values", "message = 帮我写一份周报\nlevel = info", "/api/v0/chat/completion")
+	f.Add("body", `{"messages":[{"role":"user","content":"hi \"there\""}]}`, "")
+	f.Add("payload", `{"message":"Can you help me?\\`, "x")
+	f.Fuzz(func(t *testing.T, col, value, span string) {
+		place, _, ok := Conversation([]string{col, "span_name"}, []string{value, span})
+		if ok && !strings.HasPrefix(place, col) && !strings.HasPrefix(place, "span_name") {
+			t.Fatalf("Conversation named %q, not a column of the row", place)
+		}
+	})
+}
