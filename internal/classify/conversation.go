@@ -3,6 +3,7 @@ package classify
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -44,7 +45,7 @@ func PairKeywords() []string {
 
 // chatContext marks a span, route, service or column that names a
 // conversation with a model.
-var chatContext = regexp.MustCompile(`(?i)chat|completions?|conversations?|assistant|dialog|copilot|gen_ai|llm|prompt|对话|聊天|问答`)
+var chatContext = lazyRegexp(`(?i)chat|completions?|conversations?|assistant|dialog|copilot|gen_ai|llm|prompt|对话|聊天|问答`)
 
 // Request and question cues, by language: a phrase that asks someone to do
 // or explain something. Latin cues match whole words at the start of the
@@ -56,25 +57,25 @@ var (
 		"ください", "教えて", "ですか", "ますか", "して", "해줘", "알려줘", "주세요", "어떻게", "무엇", "할까"}
 	// cueStart must open the text (a question word, an auxiliary, an
 	// imperative verb); cueAnywhere may stand anywhere in it.
-	cueStart = regexp.MustCompile(`(?i)^["'¿¡(]*(write|explain|summari[sz]e|translate|draft|generate|create|help|give|tell|show|list|compare|fix|rewrite|improve|plan|suggest|recommend|describe|make|find|convert|refactor|how|what|why|which|who|when|where|can|could|would|should|is|are|do|does|` +
+	cueStart = lazyRegexp(`(?i)^["'¿¡(]*(write|explain|summari[sz]e|translate|draft|generate|create|help|give|tell|show|list|compare|fix|rewrite|improve|plan|suggest|recommend|describe|make|find|convert|refactor|how|what|why|which|who|when|where|can|could|would|should|is|are|do|does|` +
 		// Spanish, French, German, Portuguese, Italian, Russian
 		`cómo|como|qué|que|escribe|explica|resume|traduce|comment|pourquoi|quel|quelle|écris|explique|résume|traduis|wie|warum|was|welche|schreib|schreibe|erkläre|übersetze|porque|escreva|explique|perché|scrivi|spiega|come|как|почему|что|зачем|напиши|объясни|переведи)($|[\s,.;:!?'"])`)
-	cueAnywhere = regexp.MustCompile(`(?i)(^|[^\pL])(help me|can you|could you|would you|i need|i want|i'd like|how do i|how can i|how to|puedes|ayúdame|peux-tu|pouvez-vous|aide-moi|kannst du|können sie|hilf mir|você pode|pode me|puoi|potresti|можешь|помоги)($|[^\pL])`)
+	cueAnywhere = lazyRegexp(`(?i)(^|[^\pL])(help me|can you|could you|would you|i need|i want|i'd like|how do i|how can i|how to|puedes|ayúdame|peux-tu|pouvez-vous|aide-moi|kannst du|können sie|hilf mir|você pode|pode me|puoi|potresti|можешь|помоги)($|[^\pL])`)
 	// politeness is half a cue: notices ask their readers to do things too
 	// ("please verify your email address").
-	politeness  = regexp.MustCompile(`(?i)(^|[^\pL])(please|por favor|s'il (te|vous) pla[iî]t|bitte|per favore|пожалуйста)($|[^\pL])`)
-	firstPerson = regexp.MustCompile(`(?i)(^|[^\pL])(i|i'm|i've|my|me|we|our|mi|je|mon|ma|mes|ich|mein|meine|eu|meu|io|я|мне|мой)($|[^\pL])|我|私|저는|제가|내가`)
+	politeness  = lazyRegexp(`(?i)(^|[^\pL])(please|por favor|s'il (te|vous) pla[iî]t|bitte|per favore|пожалуйста)($|[^\pL])`)
+	firstPerson = lazyRegexp(`(?i)(^|[^\pL])(i|i'm|i've|my|me|we|our|mi|je|mon|ma|mes|ich|mein|meine|eu|meu|io|я|мне|мой)($|[^\pL])|我|私|저는|제가|내가`)
 )
 
 // Machine text: each loses content points.
 var (
-	errorWords = regexp.MustCompile(`(?i)\b(error|errno|failed|failure|exception|timed? ?out|refused|denied|invalid|not found|unauthori[sz]ed|forbidden|unavailable|unreachable|null pointer|undefined|stack ?trace|deadline exceeded|status code|retry(ing)?|eof)\b|错误|失败|异常|超时|无效|不存在|未找到|拒绝|不能为空|请稍后|系统繁忙|权限不足|未授权|报错码|错误码|已过期|不合法`)
-	machine    = []*regexp.Regexp{
-		regexp.MustCompile(`(?is)^\s*(select|insert|update|delete|with|create|alter|drop|show|explain|set)\s.*\b(from|into|table|where|values|database|index)\b`),                        // SQL
-		regexp.MustCompile(`(?m)^\s*(at [\w$.<>]+\(|File "[^"]+", line \d|goroutine \d+ \[|Traceback \(most recent call last\)|panic: |Caused by: |\S+\.(java|go|py|js|ts|rb|php):\d+)`), // stack traces
-		regexp.MustCompile(`^\s*\S*://\S*\s*$|^\s*/[\w./%?=&-]*\s*$`),                                                                                            // a URL or a path alone
-		regexp.MustCompile(`\{\{|\}\}|\$\{|%[sdvfq]\b|\{\d\}|\{[a-z_]+\}|<%|%>`),                                                                                 // templates
-		regexp.MustCompile(`(?i)^\s*\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d|^\s*\[?(trace|debug|info|warn|warning|error|fatal)\]?[\s:]|\blevel=\w+|\b\w+=\S+\s+\w+=\S+`), // log lines
+	errorWords = lazyRegexp(`(?i)\b(error|errno|failed|failure|exception|timed? ?out|refused|denied|invalid|not found|unauthori[sz]ed|forbidden|unavailable|unreachable|null pointer|undefined|stack ?trace|deadline exceeded|status code|retry(ing)?|eof)\b|错误|失败|异常|超时|无效|不存在|未找到|拒绝|不能为空|请稍后|系统繁忙|权限不足|未授权|报错码|错误码|已过期|不合法`)
+	machine    = []*lazyRE{
+		lazyRegexp(`(?is)^\s*(select|insert|update|delete|with|create|alter|drop|show|explain|set)\s.*\b(from|into|table|where|values|database|index)\b`),                        // SQL
+		lazyRegexp(`(?m)^\s*(at [\w$.<>]+\(|File "[^"]+", line \d|goroutine \d+ \[|Traceback \(most recent call last\)|panic: |Caused by: |\S+\.(java|go|py|js|ts|rb|php):\d+)`), // stack traces
+		lazyRegexp(`^\s*\S*://\S*\s*$|^\s*/[\w./%?=&-]*\s*$`),                                                                                            // a URL or a path alone
+		lazyRegexp(`\{\{|\}\}|\$\{|%[sdvfq]\b|\{\d\}|\{[a-z_]+\}|<%|%>`),                                                                                 // templates
+		lazyRegexp(`(?i)^\s*\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d|^\s*\[?(trace|debug|info|warn|warning|error|fatal)\]?[\s:]|\blevel=\w+|\b\w+=\S+\s+\w+=\S+`), // log lines
 	}
 )
 
@@ -163,8 +164,8 @@ func (u utterance) place() string {
 }
 
 var (
-	pairLine  = regexp.MustCompile(`^([\pL\pN_.\-]{1,64}) = `)
-	jsonField = regexp.MustCompile(`"(message|msg|content|input|text|query|prompt|question|user_input|user_message|user_query|instruction)"\s*:\s*"((?:[^"\\]|\\.){2,1000})"`)
+	pairLine  = lazyRegexp(`^([\pL\pN_.\-]{1,64}) = `)
+	jsonField = lazyRegexp(`"(message|msg|content|input|text|query|prompt|question|user_input|user_message|user_query|instruction)"\s*:\s*"((?:[^"\\]|\\.){2,1000})"`)
 )
 
 // utterances splits a row into the texts it may hold: each value of a
@@ -285,4 +286,27 @@ func lastSegment(name string) string {
 		return name[i+1:]
 	}
 	return name
+}
+
+// lazyRE is a regular expression compiled when first used: the judge's
+// expressions cost every command tens of milliseconds at start, and only
+// a scan's sizing needs them.
+type lazyRE struct {
+	once sync.Once
+	src  string
+	re   *regexp.Regexp
+}
+
+func lazyRegexp(src string) *lazyRE { return &lazyRE{src: src} }
+
+func (l *lazyRE) get() *regexp.Regexp {
+	l.once.Do(func() { l.re = regexp.MustCompile(l.src) })
+	return l.re
+}
+
+func (l *lazyRE) MatchString(s string) bool                  { return l.get().MatchString(s) }
+func (l *lazyRE) FindAllStringIndex(s string, n int) [][]int { return l.get().FindAllStringIndex(s, n) }
+func (l *lazyRE) FindStringSubmatch(s string) []string       { return l.get().FindStringSubmatch(s) }
+func (l *lazyRE) FindAllStringSubmatch(s string, n int) [][]string {
+	return l.get().FindAllStringSubmatch(s, n)
 }
