@@ -54,6 +54,8 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (corpus, labels, each tool's output)")
 	flag.BoolVar(&o.netns, "netns", true, "run every tool in an empty network namespace (unshare -rn) when possible")
 	flag.DurationVar(&o.timeout, "timeout", time.Hour, "limit for one tool run")
+	flag.BoolVar(&o.main, "main", true, "measure the labelled corpus (false: only the chat-log set and the IP log)")
+	flag.StringVar(&o.ipLog, "ip-log", "22MB", "size of a JSON log with a client address on every line, each tool run on it too (empty: skip)")
 	stress := flag.Bool("stress", false, "measure long lines and files dense with findings instead (see -baseline)")
 	baseline := flag.String("baseline", "", "with -stress: an older leakhound binary to compare")
 	sizes := flag.String("line-sizes", "256KiB,1MiB,4MiB,16MiB", "with -stress: sizes of the long lines (empty: none)")
@@ -95,6 +97,8 @@ type options struct {
 	corpus, labels                  string
 	keep, netns                     bool
 	timeout                         time.Duration
+	main                            bool
+	ipLog                           string
 }
 
 func run(ctx context.Context, o options) error {
@@ -136,6 +140,24 @@ func run(ctx context.Context, o options) error {
 		return errors.New("no tool to measure: give -leakhound, -gitleaks or -trufflehog")
 	}
 
+	chatScores(os.Stdout)
+	isolate := o.netns && canUnshare()
+	if o.netns && !isolate {
+		fmt.Fprintln(os.Stderr, "bench: unshare -rn is not available here; tools run in the host network namespace (peers still verify nothing)")
+	}
+	if o.main {
+		if err := runCorpus(ctx, o, dir, tools, isolate); err != nil {
+			return err
+		}
+	}
+	if o.ipLog != "" {
+		return runIPLog(ctx, o, dir, tools, isolate)
+	}
+	return nil
+}
+
+// runCorpus measures every tool on the labelled corpus.
+func runCorpus(ctx context.Context, o options, dir string, tools []*tool, isolate bool) error {
 	corpusPath, labelsPath := o.corpus, o.labels
 	if corpusPath == "" {
 		corpusPath, labelsPath = filepath.Join(dir, "corpus.log"), filepath.Join(dir, "labels.jsonl")
@@ -154,11 +176,6 @@ func run(ctx context.Context, o options) error {
 	// Read the corpus once so that every tool finds it in the page cache.
 	if err := warm(corpusPath); err != nil {
 		return err
-	}
-
-	isolate := o.netns && canUnshare()
-	if o.netns && !isolate {
-		fmt.Fprintln(os.Stderr, "bench: unshare -rn is not available here; tools run in the host network namespace (peers still verify nothing)")
 	}
 	for r := range o.runs {
 		for _, t := range tools {

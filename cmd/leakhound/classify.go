@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/leakhound/leakhound/internal/classify"
@@ -16,6 +18,7 @@ import (
 // classifyFlags holds the flags of "leakhound classify".
 type classifyFlags struct {
 	format, fingerprintKey string
+	ipFindings             bool
 }
 
 // newClassifyCmd returns "leakhound classify", which sets *code to its exit
@@ -43,6 +46,7 @@ detection per line, redacted and fingerprinted, never the raw value.`,
 
 	detect := g.add("DETECTION")
 	detect.StringVar(&o.fingerprintKey, "fingerprint-key", "", fingerprintKeyHelp)
+	detect.BoolVar(&o.ipFindings, "ip-findings", false, ipFindingsHelp)
 
 	out := g.add("OUTPUT")
 	out.StringVarP(&o.format, "format", "f", "text", "output `FORMAT`: text, jsonl, "+strings.Join(report.FileFormats, ", "))
@@ -54,7 +58,7 @@ detection per line, redacted and fingerprinted, never the raw value.`,
 
 // run classifies the paths and returns the exit status.
 func (o *classifyFlags) run(ctx context.Context, paths []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	format, fingerprintKey := o.format, o.fingerprintKey
+	format, fingerprintKey, ipFindings := o.format, o.fingerprintKey, o.ipFindings
 	var doc report.FileWriter // a document format: sarif, defectdojo
 	if format != "text" && format != "jsonl" {
 		if _, err := report.NewFiles(format, io.Discard); err != nil {
@@ -110,6 +114,25 @@ func (o *classifyFlags) run(ctx context.Context, paths []string, stdin io.Reader
 		fmt.Fprintf(stderr, "leakhound: %s\n", report.Safe(err.Error()))
 	}
 	e := classify.Default().WithKey(key)
+	if !ipFindings {
+		// Counts follow each input's detections: a line of their own in
+		// jsonl and text; document formats carry detections only.
+		e = e.CountOnly(classify.ContextKinds, func(c classify.Counted) {
+			if writeErr != nil || doc != nil || len(c.Context) == 0 {
+				return
+			}
+			var err error
+			if format == "jsonl" {
+				err = enc.Encode(c)
+			} else {
+				_, err = fmt.Fprintf(out, "%s  context  %s\n", report.Safe(c.Path), contextLine(c.Context))
+			}
+			if err != nil {
+				writeErr = err
+				stopScan()
+			}
+		})
+	}
 	for _, p := range paths {
 		if scanCtx.Err() != nil {
 			break
@@ -146,6 +169,15 @@ func (o *classifyFlags) run(ctx context.Context, paths []string, stdin io.Reader
 		return exitError
 	}
 	return exitClean
+}
+
+// contextLine writes counts as "kind N, kind N", kinds in order.
+func contextLine(counts map[string]int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // interruptible returns a reader of r whose Read returns as soon as ctx is

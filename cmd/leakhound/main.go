@@ -152,6 +152,8 @@ func versionText(bi *debug.BuildInfo, ok bool) string {
 	return fmt.Sprintf("leakhound %s\nmodule:  %s\ncommit:  %s\ngo:      %s\n", report.Version, module, commit, goVersion)
 }
 
+const ipFindingsHelp = "report each IP address found as a detection; by default addresses are counted as context (per table in scan, per file in classify)"
+
 const fingerprintKeyHelp = "`HEX` key (at least 16 bytes) of the keyed fingerprints; share one to compare fingerprints across machines (default: $" + classify.KeyEnv + ", else a key made on first use and kept in <user config dir>/leakhound/fingerprint.key)"
 
 // sameFileAs names the flag in files whose file f is, or "".

@@ -36,6 +36,7 @@ type scanFlags struct {
 	maxRead                                     int64
 	noSample, noBrute, quiet                    bool
 	fingerprintKey                              string
+	ipFindings                                  bool
 }
 
 const scanExample = `  leakhound scan 127.0.0.2
@@ -102,6 +103,7 @@ flags may come before, between or after the targets.`,
 
 	detect := g.add("DETECTION")
 	detect.StringVar(&o.fingerprintKey, "fingerprint-key", "", fingerprintKeyHelp)
+	detect.BoolVar(&o.ipFindings, "ip-findings", false, ipFindingsHelp)
 
 	out := g.add("OUTPUT")
 	out.StringVarP(&o.format, "format", "f", "text", "output `FORMAT`: "+strings.Join(report.Formats, ", "))
@@ -187,6 +189,9 @@ func (o *scanFlags) run(ctx context.Context, pos []string, stdout, stderr io.Wri
 		return fail("--shard %s needs --seed: every machine must order the endpoints alike", o.shardSpec)
 	}
 	engine := classify.Default()
+	if !o.ipFindings {
+		engine = engine.CountOnly(classify.ContextKinds, nil)
+	}
 	if !o.noSample {
 		// Only what is sampled is fingerprinted: an inventory needs no key.
 		key, err := classify.LoadKey(o.fingerprintKey, func(s string) { fmt.Fprintf(stderr, "leakhound: %s\n", s) })

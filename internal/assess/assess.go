@@ -195,7 +195,13 @@ func Assess(f *Finding, svc *datastore.Service, remediation []string) {
 					rows = datastore.AddCount(rows, t.Rows)
 				}
 				for _, c := range t.Classes {
-					classes[c] = append(classes[c], qualified(db, t))
+					where := qualified(db, t)
+					if c == "chat_log" && len(t.Conversations) > 0 {
+						// The column, or column[key] of a key/value pair:
+						// where to look, and what to purge.
+						where += " (" + strings.Join(capList(t.Conversations, 3), ", ") + ")"
+					}
+					classes[c] = append(classes[c], where)
 				}
 			}
 		}

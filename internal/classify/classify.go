@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -35,19 +36,30 @@ type Rule struct {
 	// TriggerDots, with TriggerDigits, is the fewest dots the span holds
 	// (an IPv4 address has three).
 	TriggerDots int `yaml:"trigger_dots"`
+	// TriggerPart, with TriggerDigits, is the fewest digits a match holds
+	// between two dots of its span (a US phone written 415.555.2671 ends
+	// in four): a dotted quad, on nearly every log line, triggers no rule
+	// needing more than three. A rule whose value holds no dot needs all
+	// its digits in one part, without saying so.
+	TriggerPart int `yaml:"trigger_part"`
 	// TriggerUpper, for rules without keywords or digit triggers, is the
 	// fewest uppercase letters directly followed by a digit that a match
 	// starts with (an Italian codice fiscale: RSSMRA85…).
-	TriggerUpper     int      `yaml:"trigger_upper"`
-	MinEntropy       float64  `yaml:"min_entropy"`
-	PlaceholderCheck string   `yaml:"placeholder_check"`
+	TriggerUpper     int     `yaml:"trigger_upper"`
+	MinEntropy       float64 `yaml:"min_entropy"`
+	PlaceholderCheck string  `yaml:"placeholder_check"`
+	// Matcher names a native matcher (native.go) that finds exactly what
+	// Pattern finds, faster, where the pattern runs on most input.
+	Matcher          string   `yaml:"matcher"`
 	Examples         []string `yaml:"examples"`
 	NegativeExamples []string `yaml:"negative_examples"`
 
-	re     *regexp.Regexp
-	pre    *prefilter // rejects most windows where re cannot match; nil: none
-	narrow *narrowing // cuts a window down to where a match may lie; nil: none
-	maxLen int        // longest match in bytes, 0 when unbounded
+	re      *regexp.Regexp
+	pre     *prefilter // rejects most windows where re cannot match; nil: none
+	narrow  *narrowing // cuts a window down to where a match may lie; nil: none
+	maxLen  int        // longest match in bytes, 0 when unbounded
+	native  nativeMatcher
+	minPart int // fewest digits of a match between two dots of its span
 }
 
 // Detection is one value found. Start and End are byte offsets of the value
@@ -76,6 +88,9 @@ type Engine struct {
 	longest int        // most bytes a match found around one trigger spans
 	scratch *sync.Pool // of *scratch, one per goroutine scanning; shared by WithKey's copies
 	key     Key        // fingerprints are keyed with it (fingerprint.go)
+	// counted kinds are counted, not reported (CountOnly, context.go).
+	counted     map[string]bool
+	countedSink func(Counted)
 }
 
 //go:embed rules/*.yaml
@@ -121,6 +136,11 @@ func Load(fsys fs.FS) (*Engine, error) {
 			if r.re.NumSubexp() < 1 {
 				return nil, fmt.Errorf("%s: rule %s: pattern has no value group", name, r.ID)
 			}
+			if r.Matcher != "" {
+				if r.native = nativeMatchers[r.Matcher]; r.native == nil {
+					return nil, fmt.Errorf("%s: rule %s: unknown matcher %q", name, r.ID, r.Matcher)
+				}
+			}
 			if r.Validate != "" && validators[r.Validate] == nil {
 				return nil, fmt.Errorf("%s: rule %s: unknown validator %q", name, r.ID, r.Validate)
 			}
@@ -135,7 +155,9 @@ func Load(fsys fs.FS) (*Engine, error) {
 			e.rules = append(e.rules, r)
 		}
 	}
-	e.compile()
+	if err := e.compile(); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -145,8 +167,10 @@ func (r *Rule) digitTriggerFinds() bool {
 	for _, ex := range r.Examples {
 		whole := r.matches(ex, 0, len(ex), nil, nil)
 		var near []Detection
-		digitSpans(ex, r.TriggerDigits, func(start, end, _, _ int) {
-			near = r.matches(ex, start, end, nil, near)
+		digitSpans(ex, r.TriggerDigits, func(start, end, _, _, part int) {
+			if part >= r.minPart {
+				near = r.matches(ex, start, end, nil, near)
+			}
 		})
 		for _, w := range whole {
 			if !slices.ContainsFunc(near, func(n Detection) bool { return n.Start == w.Start && n.End == w.End }) {
@@ -160,6 +184,54 @@ func (r *Rule) digitTriggerFinds() bool {
 // minTriggerDigits is the fewest digits that make a digit span specific
 // enough to trigger a rule; rules needing fewer run on all text.
 const minTriggerDigits = 6
+
+// valueMatchesNoDot reports whether the value (group 1) of a pattern can
+// hold no '.': its digits then lie between two dots of a digit span.
+func valueMatchesNoDot(t *syntax.Regexp) bool {
+	var g *syntax.Regexp
+	var walk func(*syntax.Regexp)
+	walk = func(t *syntax.Regexp) {
+		if t.Op == syntax.OpCapture && t.Cap == 1 {
+			g = t
+			return
+		}
+		for _, sub := range t.Sub {
+			if g == nil {
+				walk(sub)
+			}
+		}
+	}
+	walk(t)
+	return g != nil && !matchesDot(g)
+}
+
+// matchesDot reports whether some match of t may hold a '.'.
+func matchesDot(t *syntax.Regexp) bool {
+	switch t.Op {
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return true
+	case syntax.OpLiteral:
+		for _, r := range t.Rune {
+			if r == '.' || t.Flags&syntax.FoldCase != 0 && unicode.SimpleFold(r) == '.' {
+				return true
+			}
+		}
+		return false
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(t.Rune); i += 2 {
+			if t.Rune[i] <= '.' && '.' <= t.Rune[i+1] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, sub := range t.Sub {
+		if matchesDot(sub) {
+			return true
+		}
+	}
+	return false
+}
 
 // minDigitsOf returns the fewest ASCII digits any match of t contains.
 func minDigitsOf(t *syntax.Regexp) int {
@@ -206,7 +278,7 @@ func minDigitsOf(t *syntax.Regexp) int {
 }
 
 // compile builds the keyword automaton and the rule indexes.
-func (e *Engine) compile() {
+func (e *Engine) compile() error {
 	e.order = map[string]int{}
 	index := map[string]int{}
 	var keywords []string
@@ -218,6 +290,7 @@ func (e *Engine) compile() {
 		if n := maxBytes(tree); n > 0 && n < windowAhead {
 			r.maxLen = n
 		}
+		r.minPart = r.TriggerPart
 		r.pre = newPrefilter(r.re.String())
 		r.narrow = newNarrowing(r.re.String())
 		switch {
@@ -239,6 +312,14 @@ func (e *Engine) compile() {
 		case r.TriggerDigits > 0 || minDigitsOf(tree) >= minTriggerDigits:
 			if r.TriggerDigits == 0 {
 				r.TriggerDigits = minDigitsOf(tree)
+			}
+			if r.minPart > 0 && !r.digitTriggerFinds() {
+				return fmt.Errorf("rule %s: trigger_part %d misses one of its examples", r.ID, r.TriggerPart)
+			}
+			if r.minPart == 0 && valueMatchesNoDot(tree) {
+				if r.minPart = r.TriggerDigits; !r.digitTriggerFinds() {
+					r.minPart = 0 // an example's digits span a dot after all
+				}
 			}
 			if !r.digitTriggerFinds() {
 				// Its digits are not contiguous (a codice fiscale mixes
@@ -272,6 +353,7 @@ func (e *Engine) compile() {
 	e.scratch = &sync.Pool{New: func() any {
 		return &scratch{dfas: dfaCache{dfas: make([]*prefilterDFA, len(e.rules))}, sc: scanState{newest: make([]int32, len(e.rules))}}
 	}}
+	return nil
 }
 
 // Rules returns the compiled rules.
@@ -317,14 +399,21 @@ func (e *Engine) Kinds() map[string][]string {
 // around spans of digits for rules without keywords; and there only where
 // the rule's prefilter (a DFA, prefilter.go) says a match may lie.
 func (e *Engine) Scan(text string) []Detection {
-	ds, _ := e.scan(text)
+	ds, _ := e.scan(text, nil)
+	return ds
+}
+
+// ScanCounting is Scan, and adds to counts the values of the kinds e
+// counts (CountOnly) that Scan leaves out.
+func (e *Engine) ScanCounting(text string, counts map[string]int64) []Detection {
+	ds, _ := e.scan(text, func(d Detection) { counts[d.Kind]++ })
 	return ds
 }
 
 // scan is Scan, and says how much work it did: the windows looked at and
 // the detections moved (see scanState and dedupe), which tests hold to be
 // linear in the length of text.
-func (e *Engine) scan(text string) (ds []Detection, work int) {
+func (e *Engine) scan(text string, count func(Detection)) (ds []Detection, work int) {
 	s := e.scratch.Get().(*scratch)
 	e.windows(text, &s.sc)
 	var found []Detection
@@ -336,7 +425,10 @@ func (e *Engine) scan(text string) (ds []Detection, work int) {
 	work = s.sc.steps
 	s.sc.reset()
 	e.scratch.Put(s)
-	ds = e.finish(text, dedupe(found, e.order, &work))
+	// Counted kinds are taken out after dedupe, so that an address inside
+	// a longer value is not counted, and before finish, so that they cost
+	// no fingerprint.
+	ds = e.finish(text, e.uncounted(dedupe(found, e.order, &work), count))
 	return ds, work
 }
 
@@ -362,9 +454,12 @@ func (e *Engine) windows(text string, sc *scanState) {
 	// Digit and uppercase triggers know where the candidate is: their
 	// rules run on that small window only, not on the whole text.
 	if len(e.digit) > 0 {
-		digitSpans(text, e.minDig, func(start, end, digits, dots int) {
+		digitSpans(text, e.minDig, func(start, end, digits, dots, part int) {
 			for _, ri := range e.digit {
-				if r := e.rules[ri]; digits >= r.TriggerDigits && dots >= r.TriggerDots {
+				// A rule matching no dot needs its digits in one part of
+				// the span: a dotted quad (an IP address on every log
+				// line) triggers no phone or national-id rule.
+				if r := e.rules[ri]; digits >= r.TriggerDigits && dots >= r.TriggerDots && part >= r.minPart {
 					sc.addExact(ri, start, end)
 				}
 			}
@@ -475,6 +570,14 @@ func (r *Rule) matches(text string, start, end int, pre *prefilterDFA, found []D
 			start = max(0, start-separatorBack) + i
 		}
 	}
+	if r.native != nil {
+		r.native(text, start, end, func(vs, ve int) {
+			if validated, ok := r.accept(text[vs:ve]); ok {
+				found = append(found, Detection{Category: r.Category, Kind: r.Kind, Rule: r.ID, Start: vs, End: ve, Validated: validated})
+			}
+		})
+		return found
+	}
 	// Search again from the end of each value, not of each match: a
 	// pattern's trailing boundary consumes the separator that the next
 	// value's leading boundary needs ("a@x.cn b@y.cn" holds two emails).
@@ -506,19 +609,22 @@ func (r *Rule) matches(text string, start, end int, pre *prefilterDFA, found []D
 // widened by a little context: phone numbers, card numbers, national ids
 // and IBANs all live in such spans. The digits of a leading ISO date
 // (2025-01-01, which starts nearly every log line) do not count.
-func digitSpans(text string, minDigits int, fn func(start, end, digits, dots int)) {
+//
+// part is the most digits between two dots of the span (isoDate aside):
+// a rule whose pattern matches no dot finds its digits within one such part.
+func digitSpans(text string, minDigits int, fn func(start, end, digits, dots, part int)) {
 	// Wide enough for what a match may hold around its digits (an IBAN
 	// can end in letters after its last digit).
 	const before, after = 40, 40
-	start, digits, seps, dots := -1, 0, 0, 0
+	start, digits, seps, dots, part, maxPart := -1, 0, 0, 0, 0, 0
 	flush := func(end int) {
 		if start >= 0 && isoDate(text[start:end]) {
 			digits -= 8
 		}
 		if start >= 0 && digits >= minDigits {
-			fn(max(0, start-before), min(len(text), end+after), digits, dots)
+			fn(max(0, start-before), min(len(text), end+after), digits, dots, max(maxPart, part))
 		}
-		start, digits, seps, dots = -1, 0, 0, 0
+		start, digits, seps, dots, part, maxPart = -1, 0, 0, 0, 0, 0
 	}
 	for i := 0; i < len(text); i++ {
 		if start < 0 {
@@ -534,10 +640,12 @@ func digitSpans(text string, minDigits int, fn func(start, end, digits, dots int
 		switch spanByte[text[i]] {
 		case spanDigit:
 			digits++
+			part++
 			seps = 0
 		case spanSep:
 			if text[i] == '.' {
 				dots++
+				maxPart, part = max(maxPart, part), 0
 			}
 			if seps++; seps > 2 {
 				flush(i)

@@ -52,6 +52,9 @@ type chunk struct {
 	// found carries the chunk's findings in batches, in order, and is
 	// closed when the chunk is scanned.
 	found chan []Finding
+	// counts are the values of counted kinds (CountOnly) the chunk holds,
+	// read once found is closed.
+	counts map[string]int64
 }
 
 // overlap is how many bytes pieces of a long line share. A match found
@@ -96,6 +99,7 @@ func (e *Engine) ScanReader(ctx context.Context, r io.Reader, path string, fn fu
 	// lines are put together here, where the chunks come in order
 	// (pem.go); a chunk that may hold one is gathered whole first.
 	keys := pemBlocks{e: e, path: path}
+	var counts map[string]int64
 	for c := range inOrder {
 		if keys.open == nil && !bytes.Contains(c.data, pemNeedle) {
 			for batch := range c.found {
@@ -132,10 +136,18 @@ func (e *Engine) ScanReader(ctx context.Context, r io.Reader, path string, fn fu
 				}
 			}
 		}
+		counts = addCounts(counts, c.counts)
 		free <- c.data[:0]
 	}
 	keys.flush(fn)
-	return <-readErr
+	err := <-readErr
+	if e.countedSink != nil && len(e.counted) > 0 {
+		if counts == nil {
+			counts = map[string]int64{}
+		}
+		e.countedSink(Counted{Path: path, Context: counts})
+	}
+	return err
 }
 
 // maxPEMHeld bounds the findings of one chunk held back while its key
@@ -212,6 +224,14 @@ func (e *Engine) split(ctx context.Context, r io.Reader, path string, todo, inOr
 	}
 }
 
+// count adds one value of a counted kind to the chunk's counts.
+func (c *chunk) count(kind string) {
+	if c.counts == nil {
+		c.counts = map[string]int64{}
+	}
+	c.counts[kind]++
+}
+
 // scanChunk scans each line of a chunk and hands its findings on in
 // batches, closing c.found when done.
 func (e *Engine) scanChunk(c *chunk, path string) {
@@ -243,7 +263,7 @@ func (e *Engine) scanChunk(c *chunk, path string) {
 		}
 		// The chunk's bytes are not changed while the line is scanned,
 		// and no detection keeps a reference to them.
-		e.scanOwned(unsafe.String(unsafe.SliceData(l), len(l)), from, to, func(d Detection) {
+		e.scanOwned(unsafe.String(unsafe.SliceData(l), len(l)), from, to, c.count, func(d Detection) {
 			d.Start += offset
 			d.End += offset
 			batch = append(batch, Finding{Path: path, Line: line, Detection: d})
@@ -264,7 +284,7 @@ func (e *Engine) scanChunk(c *chunk, path string) {
 // part of one) that start in [from, to). Text longer than maxPiece is
 // scanned in pieces that overlap as pieces of a cut line do (see overlap),
 // so that what is held at once stays bounded.
-func (e *Engine) scanOwned(text string, from, to int, emit func(Detection)) {
+func (e *Engine) scanOwned(text string, from, to int, count func(string), emit func(Detection)) {
 	overlap := e.overlap()
 	piece := max(maxPiece, 2*overlap)
 	for a := 0; ; a += piece - overlap {
@@ -277,7 +297,12 @@ func (e *Engine) scanOwned(text string, from, to int, emit func(Detection)) {
 			hi = min(hi, b-overlap/2)
 		}
 		if lo < hi {
-			for _, d := range e.Scan(text[a:b]) {
+			ds, _ := e.scan(text[a:b], func(d Detection) {
+				if s := a + d.Start; s >= lo && s < hi {
+					count(d.Kind)
+				}
+			})
+			for _, d := range ds {
 				if s := a + d.Start; s >= lo && s < hi {
 					d.Start += a
 					d.End += a

@@ -37,8 +37,8 @@ func TestScanWorkLinearInLineLength(t *testing.T) {
 	for _, shape := range longLineShapes {
 		t.Run(shape.name, func(t *testing.T) {
 			const small = 256 << 10
-			_, w1 := e.scan(shape.make(small))
-			_, w4 := e.scan(shape.make(4 * small))
+			_, w1 := e.scan(shape.make(small), nil)
+			_, w4 := e.scan(shape.make(4*small), nil)
 			if w1 == 0 || w4 > 6*w1 {
 				t.Errorf("work on a %d KiB line = %d, on a %d KiB line = %d (%.1fx): want about 4x",
 					small>>10, w1, 4*small>>10, w4, float64(w4)/float64(max(w1, 1)))

@@ -47,6 +47,13 @@ func (e *Engine) Limits(base datastore.Limits, pd datastore.Pushdown) (lim datas
 				lim.Exact[ExactKey(r.ID)] = datastore.Match{Keywords: r.Keywords, Pattern: t}
 			}
 		}
+		// Rows where a chat key holds a value in a row naming a
+		// conversation: the size of a chat log kept as key/value pairs.
+		for _, kw := range PairKeywords() {
+			if t, ok := translate(chatExact(kw)); ok {
+				lim.Exact[chatExactKey(kw)] = datastore.Match{Keywords: []string{kw}, Pattern: t}
+			}
+		}
 	}
 	return lim, original
 }

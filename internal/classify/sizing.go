@@ -59,25 +59,24 @@ func (e *Engine) Size(t *datastore.Table, rows datastore.Rows, sizing Sizing, ha
 	perKind := map[string]int{}
 	rowsOf := map[string]map[int]bool{} // kind → records holding it
 	rules := map[string]string{}        // rule → its kind, of every value found, listed or not
-	chatRows := 0
+	seen := func(ri int, d Detection) {
+		if rowsOf[d.Kind] == nil {
+			rowsOf[d.Kind] = map[int]bool{}
+		}
+		rowsOf[d.Kind][ri] = true
+		rules[d.Rule] = d.Kind
+	}
 	for ri, row := range rows.Values {
-		chat := false
 		for ci, v := range row {
 			if ci >= len(rows.Columns) {
 				break
 			}
-			if sizing == Sample && !chat && firstMarker(v) != "" {
-				chat = true
-			}
-			for _, d := range e.Scan(v) {
+			ds, _ := e.scan(v, func(d Detection) { seen(ri, d) }) // counted kinds: sized, not listed
+			for _, d := range ds {
 				if !lowWeight[d.Kind] {
 					classes[d.Category] = true
 				}
-				if rowsOf[d.Kind] == nil {
-					rowsOf[d.Kind] = map[int]bool{}
-				}
-				rowsOf[d.Kind][ri] = true
-				rules[d.Rule] = d.Kind
+				seen(ri, d)
 				k := key{d.Fingerprint, rows.Columns[ci]}
 				if i, ok := index[k]; ok {
 					out[i].Occurrences++
@@ -91,12 +90,11 @@ func (e *Engine) Size(t *datastore.Table, rows datastore.Rows, sizing Sizing, ha
 				out = append(out, Found{Detection: d, Column: rows.Columns[ci], Row: int64(ri + 1), Occurrences: 1})
 			}
 		}
-		if chat {
-			chatRows++
-		}
 	}
-	if ok, _ := ChatLog(rows.Columns, rows.Values); ok {
+	chat := judgeChat(rows.Columns, rows.Values)
+	if chat.ok {
 		classes["chat_log"] = true
+		t.Conversations = chat.places
 	}
 	for _, c := range []string{"chat_log", "secret", "pii"} {
 		// A driver may have set a class on sight (etcd's Kubernetes
@@ -105,23 +103,29 @@ func (e *Engine) Size(t *datastore.Table, rows datastore.Rows, sizing Sizing, ha
 			t.Classes = append(t.Classes, c)
 		}
 	}
+	// A counted kind is context: its number goes to t.Context, not to
+	// t.Leaks, counted the same way.
 	leak := func(kind string, n int64) {
-		if t.Leaks == nil {
-			t.Leaks = map[string]int64{}
+		to := &t.Leaks
+		if e.counted[kind] {
+			to = &t.Context
 		}
-		t.Leaks[kind] = max(t.Leaks[kind], n)
+		if *to == nil {
+			*to = map[string]int64{}
+		}
+		(*to)[kind] = max((*to)[kind], n)
 	}
 	if sizing == Sample {
 		for kind, rs := range rowsOf {
 			leak(kind, int64(len(rs)))
 		}
-		if classes["chat_log"] && chatRows > 0 {
-			leak("chat_log", int64(chatRows))
+		if chat.ok {
+			leak("chat_log", int64(len(chat.rows)))
 		}
 	} else {
-		e.serverCounts(rows, rules, classes["chat_log"], leak)
+		e.serverCounts(rows, rules, chat, leak)
 	}
-	if len(t.Leaks) > 0 {
+	if len(t.Leaks)+len(t.Context) > 0 {
 		t.LeaksCounted = map[Sizing]string{Server: "server", Sample: "sample"}[sizing]
 		if sizing == Server && rows.Estimated {
 			t.LeaksCounted = "estimate"
@@ -133,7 +137,7 @@ func (e *Engine) Size(t *datastore.Table, rows datastore.Rows, sizing Sizing, ha
 // serverCounts sizes the kinds of rules (rule → kind), found in the
 // records read, from the server's counts. Every kind found is sized, those
 // past the bounds on detections listed included.
-func (e *Engine) serverCounts(rows datastore.Rows, rules map[string]string, chatLog bool, leak func(string, int64)) {
+func (e *Engine) serverCounts(rows datastore.Rows, rules map[string]string, chat chatVerdict, leak func(string, int64)) {
 	found := map[string]bool{}
 	for _, kind := range rules {
 		found[kind] = true
@@ -155,7 +159,19 @@ func (e *Engine) serverCounts(rows datastore.Rows, rules map[string]string, chat
 				leak(kind, n)
 			}
 		}
-		if chatLog && slices.Contains(ChatKeywords(), k) && n > 0 {
+	}
+	// Conversations: the rows holding a chat keyword that carried a
+	// message judged in the rows read; where those rows named a
+	// conversation (a chat span), the rows holding both, when counted.
+	for kw, context := range chat.carriers {
+		if !chat.ok {
+			break
+		}
+		n := rows.Counts[kw]
+		if c, ok := rows.Counts[chatExactKey(kw)]; ok && context && c > 0 {
+			n = c
+		}
+		if n > 0 {
 			leak("chat_log", n)
 		}
 	}

@@ -1,8 +1,10 @@
 package classify
 
 import (
+	"slices"
 	"testing"
 
+	"github.com/leakhound/leakhound/internal/classify/corpus"
 	"github.com/leakhound/leakhound/internal/datastore"
 )
 
@@ -58,4 +60,64 @@ func TestSize(t *testing.T) {
 			t.Errorf("Size with the server's detections all listed = %d found, leaks %v; want none listed, still sized", len(found), tb.Leaks)
 		}
 	})
+}
+
+// A table shaped like the 2025 leak's log_stream: its conversations are
+// sized from the server's count of rows where the judged key holds a value
+// in a chat span, and named by column and key; the client addresses on
+// every row are context, counted, not listed, unless the engine lists them.
+func TestSizeLogStream(t *testing.T) {
+	key, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := func(kv ...string) string {
+		var names, values []string
+		for i := 0; i < len(kv); i += 2 {
+			names, values = append(names, kv[i]), append(values, kv[i+1])
+		}
+		return corpus.Pairs(names, values)
+	}
+	rows := datastore.Rows{Columns: []string{"span_name", "string.values", "_service"}, Values: [][]string{
+		{"/api/v0/chat/completion", pairs("message", "帮我写一份周报", "level", "info", "client_ip", "116.228.111.18"), "chat-backend"},
+		{"/api/v0/chat/completion", pairs("message", "Why does my Go program deadlock when the channel is unbuffered?", "level", "info", "client_ip", "116.228.111.19"), "chat-backend"},
+		{"/api/v0/health", pairs("message", "upstream timeout after 30s", "level", "error", "client_ip", "203.0.113.45"), "gateway"},
+	}, Counts: map[string]int64{"message = ": 412000, chatExactKey("message = "): 350000, `(^|[^0-9A-Za-z.])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}([^0-9A-Za-z.]|[.]([^0-9A-Za-z]|$)|$)`: 1000000}}
+	for _, tc := range []struct {
+		name     string
+		e        *Engine
+		listedIP bool
+	}{
+		{"addresses counted", Default().WithKey(key).CountOnly(ContextKinds, nil), false},
+		{"addresses listed", Default().WithKey(key), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tb datastore.Table
+			found := tc.e.Size(&tb, rows, Server, 0)
+			if !slices.Contains(tb.Classes, "chat_log") || tb.Leaks["chat_log"] != 350000 {
+				t.Errorf("Size(log_stream) classes %q, leaks %v; want chat_log sized 350000 (the rows with a message in a chat span)", tb.Classes, tb.Leaks)
+			}
+			if len(tb.Conversations) != 1 || tb.Conversations[0] != "string.values[message]" {
+				t.Errorf("Size(log_stream) conversations %q, want [string.values[message]]", tb.Conversations)
+			}
+			if slices.Contains(tb.Classes, "pii") {
+				t.Errorf("Size(log_stream) classes %q: addresses alone are not personal data", tb.Classes)
+			}
+			ips := 0
+			for _, f := range found {
+				if f.Kind == "ip_address" {
+					ips++
+				}
+			}
+			if tc.listedIP {
+				if ips != 3 || tb.Leaks["ip_address"] != 1000000 || tb.Context != nil {
+					t.Errorf("Size(log_stream, listing addresses) %d listed, leaks %v, context %v; want 3 listed, leaks ip_address 1000000", ips, tb.Leaks, tb.Context)
+				}
+				return
+			}
+			if ips != 0 || tb.Context["ip_address"] != 1000000 || tb.Leaks["ip_address"] != 0 {
+				t.Errorf("Size(log_stream) %d addresses listed, context %v, leaks %v; want none listed, context ip_address 1000000, no ip_address leak", ips, tb.Context, tb.Leaks)
+			}
+		})
+	}
 }

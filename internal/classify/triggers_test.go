@@ -95,7 +95,7 @@ func FuzzDigitSpans(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string, n int) {
 		n = (n & 0xff) % 16
 		var got [][4]int
-		digitSpans(text, n, func(s, e, d, dots int) { got = append(got, [4]int{s, e, d, dots}) })
+		digitSpans(text, n, func(s, e, d, dots, _ int) { got = append(got, [4]int{s, e, d, dots}) })
 		if want := digitSpansPlain(text, n); !slices.Equal(got, want) {
 			t.Errorf("digitSpans(%q, %d) = %v, want %v", text, n, got, want)
 		}

@@ -177,8 +177,15 @@ type Table struct {
 	// by the server over the whole table; "estimate", counted by the server
 	// over a random part of it and scaled to its size; or "sample", counted
 	// in the records read back.
-	LeaksCounted string       `json:"leaks_counted,omitempty"`
-	Sampled      *SampleStats `json:"sampled,omitempty"`
+	LeaksCounted string `json:"leaks_counted,omitempty"`
+	// Conversations names where the table's messages to an assistant are,
+	// for a table classed chat_log: a column, or column[key] when they are
+	// values of a key/value pair ("string.values[message]").
+	Conversations []string `json:"conversations,omitempty"`
+	// Context counts, by kind, what the table holds that is context, not
+	// a leak by itself (IP addresses), counted as Leaks are (LeaksCounted).
+	Context map[string]int64 `json:"context,omitempty"`
+	Sampled *SampleStats     `json:"sampled,omitempty"`
 	// Truncation says why what was read of this table is incomplete.
 	Truncation []string `json:"truncation,omitempty"`
 }

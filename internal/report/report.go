@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -487,14 +489,28 @@ func writeTables(b *strings.Builder, inv *datastore.Inventory) {
 		first := true
 		for _, db := range inv.Databases {
 			for _, t := range db.Tables {
-				if len(t.Leaks) == 0 {
+				if len(t.Leaks)+len(t.Context) == 0 {
 					continue
 				}
 				if first {
 					b.WriteString("  leaks (rows holding a match):\n")
 					first = false
 				}
-				fmt.Fprintf(b, "    %s: %s, %s\n", clip(qualified(db, t), lineWidth), leaks(t), countedBy(t))
+				line := leaks(t)
+				if len(t.Conversations) > 0 {
+					var in []string
+					for _, c := range capList(t.Conversations, 3) {
+						in = append(in, clip(c, cellWidth))
+					}
+					line += " (conversations in " + strings.Join(in, ", ") + ")"
+				}
+				if len(t.Context) > 0 {
+					if line != "" {
+						line += "; "
+					}
+					line += "context, not leaks: " + contextCounts(t)
+				}
+				fmt.Fprintf(b, "    %s: %s, %s\n", clip(qualified(db, t), lineWidth), line, countedBy(t))
 			}
 		}
 	} else {
@@ -531,6 +547,23 @@ func leaks(t datastore.Table) string {
 		ls = append(ls, fmt.Sprintf("%s %s", k, count(t.Leaks[k])))
 	}
 	return strings.Join(ls, ", ")
+}
+
+// contextCounts lists a table's context counts by kind (IP addresses).
+func contextCounts(t datastore.Table) string {
+	var ls []string
+	for _, k := range slices.Sorted(maps.Keys(t.Context)) {
+		ls = append(ls, fmt.Sprintf("%s %s", k, count(t.Context[k])))
+	}
+	return strings.Join(ls, ", ")
+}
+
+// capList keeps the first n of s, and says how many more there were.
+func capList(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(s[:n:n], fmt.Sprintf("and %d more", len(s)-n))
 }
 
 // countedBy says where a table's leak counts come from.

@@ -23,7 +23,6 @@ const (
 // systemDatabases are summarised: counted, not listed.
 var systemDatabases = map[string]bool{"admin": true, "local": true, "config": true}
 
-
 // Inventory implements datastore.Session: databases and sizeOnDisk from
 // listDatabases, collections from listCollections, documents and bytes
 // from collStats (the server's counts, from its metadata).
@@ -162,7 +161,6 @@ func (s *Session) readNote(ctx context.Context, inv *datastore.Inventory, db str
 	}
 	inv.RansomNotes = append(inv.RansomNotes, datastore.RansomNote{Database: db, Name: t.Name, Text: datastore.RedactNote(note)})
 }
-
 
 // inventoryCost is what an inventory holds: its names, and a struct for
 // each database and table.
