@@ -70,8 +70,12 @@ var crowdPlan = func() []crowdSlot {
 	add(80, func(gen) string { return "REDIS_URL=redis://:changeme@localhost:6379/0" })
 	add(3, func(g gen) string { return "REDIS_URL=redis://:" + g.pick(alnum, 20) + "@cache-7.internal:6379/0" })
 	add(60, func(gen) string { return "broker_url = amqp://user:password@rabbitmq:5672/" })
-	add(2, func(g gen) string { return "broker_url = amqp://orders:" + g.pick(alnum, 16) + "@mq.internal:5672/prod" })
-	add(150, func(gen) string { return "curl --header 'PRIVATE-TOKEN: glpat-xxxxxxxxxxxxxxxxxxxx' https://gitlab.example.com/api/v4/projects" })
+	add(2, func(g gen) string {
+		return "broker_url = amqp://orders:" + g.pick(alnum, 16) + "@mq.internal:5672/prod"
+	})
+	add(150, func(gen) string {
+		return "curl --header 'PRIVATE-TOKEN: glpat-xxxxxxxxxxxxxxxxxxxx' https://gitlab.example.com/api/v4/projects"
+	})
 	add(3, func(g gen) string {
 		return `{"headers":{"PRIVATE-TOKEN":"glpat-` + g.pick(alnum, 20) + `"}}`
 	})
