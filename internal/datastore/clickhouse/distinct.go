@@ -17,6 +17,10 @@ import (
 // yet seen are not counted, which leaves those seen before.
 const distinctGroupCap = 5000
 
+// valuePrefix is how many bytes of a value name its family: a
+// connection string's scheme, a token's type prefix.
+const valuePrefix = 8
+
 // covered returns the keywords of lim.Distinct's entries: discover fetches
 // one row for each (the distinct pass fetches their rows by value), still
 // counting them all.
@@ -32,8 +36,8 @@ func covered(lim datastore.Limits) map[string]bool {
 
 // distinct fetches, for each entry of lim.Distinct one of whose keywords
 // discover found, up to perKey rows each holding a different value of its
-// pattern, rarest values first, leaving out values holding one of its
-// Exclude. Rows are filtered by keyword (a substring search) before any
+// pattern, leaving out values holding one of its Exclude: the rarest value
+// of each family (valuePrefix), then the next of each, and so on. Rows are filtered by keyword (a substring search) before any
 // pattern runs. Each entry's values come from extractAll, so a row whose
 // first value is a placeholder is still found by its second.
 func (s *session) distinct(ctx context.Context, out *datastore.Rows, src string, ncols, perKey int, lim datastore.Limits, budget *int64, seen map[string]bool) error {
@@ -64,7 +68,7 @@ func (s *session) distinct(ctx context.Context, out *datastore.Rows, src string,
 	}
 	cols := make([]string, ncols)
 	for i := range ncols {
-		cols[i] = fmt.Sprintf("tupleElement(leakhound_r, %d)", i+1)
+		cols[i] = fmt.Sprintf("tupleElement(tupleElement(leakhound_e, 3), %d)", i+1)
 	}
 	wnames := make([]string, ncols)
 	for i := range ncols {
@@ -104,13 +108,21 @@ func (s *session) distinct(ctx context.Context, out *datastore.Rows, src string,
 		}
 		// Windows are cut before grouping, around the value found, so a
 		// group holds a few KB whatever the row's size.
-		q := fmt.Sprintf("SELECT toString(leakhound_k), toString(leakhound_n), %s FROM ("+
+		// Values are taken in turns by their first valuePrefix bytes (a
+		// scheme, a token's type), rarest first within each, ties broken
+		// by a hash: three redis:// values are not crowded out by three
+		// hundred postgres:// ones, nor by what sorts first.
+		q := fmt.Sprintf("SELECT toString(leakhound_k), toString(tupleElement(leakhound_e, 1)), %s FROM ("+
+			"SELECT leakhound_k, arraySlice(arraySort(e -> (tupleElement(e, 1), tupleElement(e, 2)), groupArray(tuple(leakhound_n, cityHash64(leakhound_x), leakhound_r))), 1, %d) AS leakhound_g FROM ("+
 			"SELECT leakhound_k, leakhound_x, count() AS leakhound_n, any(tuple(%s)) AS leakhound_r FROM ("+
 			"SELECT tupleElement(leakhound_p, 1) AS leakhound_k, tupleElement(leakhound_p, 2) AS leakhound_x, position(leakhound_h, leakhound_x) AS leakhound_a, %s FROM ("+
 			"SELECT %s, arrayJoin(%s) AS leakhound_p FROM %s WHERE match(leakhound_h, %s))"+
-			") GROUP BY leakhound_k, leakhound_x ORDER BY leakhound_k, leakhound_n, leakhound_x LIMIT %d BY leakhound_k)",
-			strings.Join(cols, ", "), strings.Join(wnames, ", "), strings.Join(windows, ", "),
-			strings.Join(kept, ", "), joined, src, quoteString(strings.Join(kws, "|")), perKey)
+			") GROUP BY leakhound_k, leakhound_x"+
+			") GROUP BY leakhound_k, substring(leakhound_x, 1, %d)"+
+			") ARRAY JOIN leakhound_g AS leakhound_e, arrayEnumerate(leakhound_g) AS leakhound_t "+
+			"ORDER BY leakhound_k, leakhound_t, tupleElement(leakhound_e, 1), tupleElement(leakhound_e, 2) LIMIT %d BY leakhound_k",
+			strings.Join(cols, ", "), perKey, strings.Join(wnames, ", "), strings.Join(windows, ", "),
+			strings.Join(kept, ", "), joined, src, quoteString(strings.Join(kws, "|")), valuePrefix, perKey)
 		res, err := s.q(ctx, q, []setting{{"max_rows_to_read", strconv.Itoa(countRowsCap)}, {"read_overflow_mode", "break"},
 			{"max_rows_to_group_by", strconv.Itoa(distinctGroupCap)}, {"group_by_overflow_mode", "any"}}, *budget)
 		if err != nil {
