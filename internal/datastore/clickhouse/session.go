@@ -182,7 +182,8 @@ func (s *session) ServerID(ctx context.Context) (datastore.ServerID, error) {
 }
 
 // Pushdown implements datastore.Session: keyword and RE2 filters, counted
-// by the server over the whole table.
+// by the server over the whole table, and rows by distinct value
+// (extractAll, GROUP BY; see distinct).
 func (s *session) Pushdown() datastore.Pushdown {
 	return datastore.Pushdown{Substring: true, Regex: datastore.DialectRE2, Counts: true, Distinct: true}
 }
