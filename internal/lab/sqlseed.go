@@ -32,7 +32,7 @@ const (
 
 // sqlSeedVersion changes whenever the relational servers' data does: a
 // server seeded by another version is seeded again.
-const sqlSeedVersion = "2"
+const sqlSeedVersion = "3"
 
 // sqlServer is what seeding and checking a relational server of the lab
 // needs, whatever its engine: the PostgreSQL and MariaDB servers each give
@@ -250,13 +250,17 @@ func writeChatLogSpecials(emit func([]string)) {
 			detail = g.bigSecret(SecretKinds[g.r.IntN(len(SecretKinds))])
 		case id%150 == 75:
 			detail = g.pii(PIIKinds[g.r.IntN(len(PIIKinds))])
-		case crowded(id) != "":
-			detail = crowded(id)
 		default:
 			continue
 		}
 		emit([]string{fmt.Sprint(id), chatT0.Add(time.Duration(id) * 2592 * time.Millisecond).Format(sqlTimeLayout),
 			chatServices[id%len(chatServices)], chatModels[id%len(chatModels)], prompts[id%len(prompts)], detail})
+	}
+	// The crowd plan's rows come after, so the rows above fill the same
+	// pages as before it: PostgreSQL's TABLESAMPLE reads the same ones.
+	for id := CrowdAt; id <= ChatLogsRows; id += CrowdEvery {
+		emit([]string{fmt.Sprint(id), chatT0.Add(time.Duration(id) * 2592 * time.Millisecond).Format(sqlTimeLayout),
+			chatServices[id%len(chatServices)], chatModels[id%len(chatModels)], prompts[id%len(prompts)], crowded(id)})
 	}
 }
 
