@@ -9,7 +9,7 @@
 // schemes (lab.CrowdedKinds, lab.CrowdedRules, lab.ConnectionSchemes) a
 // mode missed in any run. The lab must be up.
 //
-//	go run ./bench/sampling [-runs 5] [-only clickhouse-http,postgresql]
+//	go run ./bench/sampling [-runs 5] [-only clickhouse-http,postgresql] [-mode distinct]
 package main
 
 import (
@@ -46,6 +46,7 @@ type result struct {
 func main() {
 	runs := flag.Int("runs", 5, "runs per server and mode")
 	only := flag.String("only", "", "comma-separated servers to measure (default all)")
+	mode := flag.String("mode", "", "keywords or distinct: measure one mode only (default both)")
 	flag.Parse()
 	targets := []target{
 		{"clickhouse-http", "clickhouse", lab.Open.Host, lab.Open.HTTPPort, "default", "log_stream"},
@@ -60,7 +61,7 @@ func main() {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), tg.name) {
 			continue
 		}
-		for _, distinct := range modes() {
+		for _, distinct := range modes(*mode) {
 			mode := map[bool]string{false: "keywords", true: "distinct"}[distinct]
 			var rs []result
 			for range *runs {
@@ -155,12 +156,6 @@ func measure(tg target, distinct bool) (result, error) {
 	}
 	r := result{rows: rows.ReadRows, bytes: rows.ReadBytes, took: took, kinds: map[string]bool{}, rules: map[string]bool{}, schemes: map[string]bool{}}
 	tb := *big
-	if os.Getenv("BENCH_DEBUG") != "" {
-		for i, row := range rows.Values[:min(3, len(rows.Values))] {
-			fmt.Fprintf(os.Stderr, "row %d: %q\n", i, row)
-		}
-		fmt.Fprintf(os.Stderr, "columns %q counts %v trunc %q\n", rows.Columns, rows.Counts, rows.Truncation)
-	}
 	for _, f := range e.Size(&tb, rows, classify.Server, 0) {
 		r.kinds[f.Kind] = true
 		r.rules[f.Rule] = true
@@ -179,9 +174,9 @@ func measure(tg target, distinct bool) (result, error) {
 	return r, nil
 }
 
-// modes are the modes measured: BENCH_MODE=distinct or keywords runs one.
-func modes() []bool {
-	switch os.Getenv("BENCH_MODE") {
+// modes are the modes measured: -mode distinct or keywords runs one.
+func modes(mode string) []bool {
+	switch mode {
 	case "distinct":
 		return []bool{true}
 	case "keywords":
