@@ -7,6 +7,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"regexp"
 	"regexp/syntax"
@@ -812,6 +813,29 @@ var placeholders = []string{"EXAMPLE", "example", "xxxx", "XXXX", "your_", "YOUR
 
 var placeholderPasswords = map[string]bool{"password": true, "pass": true, "secret": true, "changeme": true, "pwd": true, "passwd": true, "admin": true, "root": true, "test": true, "example": true}
 
+// placeholderDomains end the email addresses of documentation.
+var placeholderDomains = []string{"@example.com", "@example.org", "@github.com"}
+
+// Placeholders returns pieces of text any one of which makes a value of r
+// a documentation or placeholder value that accept rejects: a datastore
+// skips such values before it sends rows back (datastore.Extract.Exclude),
+// so that a table full of AKIAIOSFODNN7EXAMPLE costs one row, not the
+// sample. accept stays the judge: the list only has to be a part of what
+// it rejects.
+func (r *Rule) Placeholders() []string {
+	out := slices.Clone(placeholders)
+	if r.Category == "pii" {
+		out = append(out, placeholderDomains...)
+	}
+	if r.PlaceholderCheck == "password" {
+		pws := slices.Sorted(maps.Keys(placeholderPasswords))
+		for _, pw := range pws {
+			out = append(out, ":"+pw+"@")
+		}
+	}
+	return out
+}
+
 // accept applies the rule's filters to a value and says whether an offline
 // check confirmed it.
 func (r *Rule) accept(value string) (validated, ok bool) {
@@ -820,7 +844,7 @@ func (r *Rule) accept(value string) (validated, ok bool) {
 			return false, false
 		}
 	}
-	if r.Category == "pii" && (strings.HasSuffix(value, "@example.com") || strings.HasSuffix(value, "@example.org") || strings.HasSuffix(value, "@github.com")) {
+	if r.Category == "pii" && slices.ContainsFunc(placeholderDomains, func(d string) bool { return strings.HasSuffix(value, d) }) {
 		return false, false
 	}
 	if r.MinEntropy > 0 && Entropy(value) < r.MinEntropy {

@@ -39,12 +39,18 @@ func (e *Engine) Limits(base datastore.Limits, pd datastore.Pushdown) (lim datas
 	}
 	if pd.Substring && pd.Regex != datastore.DialectNone {
 		lim.Exact = map[string]datastore.Match{}
+		if pd.Distinct {
+			lim.Distinct = map[string]datastore.Extract{}
+		}
 		for _, r := range e.Rules() {
 			if len(r.Keywords) == 0 {
 				continue
 			}
 			if t, ok := translate(r.Pattern); ok {
 				lim.Exact[ExactKey(r.ID)] = datastore.Match{Keywords: r.Keywords, Pattern: t}
+				if pd.Distinct {
+					lim.Distinct[ExactKey(r.ID)] = datastore.Extract{Keywords: r.Keywords, Pattern: t, Exclude: r.Placeholders()}
+				}
 			}
 		}
 		// Rows where a chat key holds a value in a row naming a

@@ -92,6 +92,9 @@ type Pushdown struct {
 	// Counts: the server can count matching records over the whole
 	// container; otherwise counts come from the records read back.
 	Counts bool
+	// Distinct: the server can extract a pattern's values and return rows
+	// grouped by value (Limits.Distinct). Needs Regex.
+	Distinct bool
 }
 
 // Scheme is a URL scheme a driver owns, and the port it means.

@@ -267,12 +267,32 @@ type Limits struct {
 	// the rows holding one of its keywords: a tighter size than a keyword's
 	// count, for the cost of regular expressions on a few rows.
 	Exact map[string]Match
+	// Distinct asks, where the session's Pushdown has Distinct, for rows
+	// by the values of patterns rather than by keywords: for each entry up
+	// to Rows rows, each holding a value of the pattern no other row
+	// returned for it holds, and none holding one of its Exclude. A
+	// keyword held by hundreds of rows of one documentation value then
+	// costs one row, and the rows of a rare value are not crowded out.
+	// Keywords of an entry are still counted (Rows.Counts) but fetched
+	// under the entry, not each on its own.
+	Distinct map[string]Extract
 }
 
 // Match is a pattern and the keywords one of which every match holds.
 type Match struct {
 	Keywords []string
 	Pattern  string
+}
+
+// Extract is a pattern whose values a server finds and groups rows by.
+type Extract struct {
+	Keywords []string // every match holds one: the rows searched are those holding one
+	// Pattern is in the session's dialect; its first group is the value
+	// (the whole match where the dialect cannot return a group).
+	Pattern string
+	// Exclude are pieces of documentation and placeholder values: a value
+	// holding one is not a reason to fetch a row.
+	Exclude []string
 }
 
 // Rows is what a Sample read: text-like columns only, values as text.

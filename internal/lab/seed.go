@@ -131,10 +131,13 @@ func (g gen) logRow(w *bufio.Writer, i int, t0 time.Time) {
 	}
 	// A small fraction of rows carry a planted leak, as real logs do.
 	if g.r.IntN(400) == 0 {
-		names, values = append(names, "error.detail"), append(values, g.secret(SecretKinds[g.r.IntN(len(SecretKinds))]))
+		names, values = append(names, "error.detail"), append(values, g.bigSecret(SecretKinds[g.r.IntN(len(SecretKinds))]))
 	}
 	if g.r.IntN(150) == 0 {
 		names, values = append(names, "user.context"), append(values, g.pii(PIIKinds[g.r.IntN(len(PIIKinds))]))
+	}
+	if v := crowded(i); v != "" {
+		names, values = append(names, "request.note"), append(values, v)
 	}
 	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\tk8s/%s-%s\n", ts.Format("2006-01-02 15:04:05"), span, array(names), array(values), service, service, g.pick(hexset, 5))
 }

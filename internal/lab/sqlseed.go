@@ -18,7 +18,8 @@ const (
 	SQLDatabase = "aiapp"
 	// ChatLogsRows is the size of chat_logs on the open servers, the table
 	// the sizing benchmark runs on. Rows whose id is 200 modulo 400 carry a
-	// secret in detail, rows whose id is 75 modulo 150 personal data.
+	// secret in detail, rows whose id is 75 modulo 150 personal data, rows
+	// whose id is CrowdAt modulo CrowdEvery a value of the crowd plan.
 	ChatLogsRows = 1_000_000
 	// StampSchema holds table stamp(value, seed_version) on every relational
 	// server: a schema of database postgres on PostgreSQL, a database on
@@ -31,7 +32,7 @@ const (
 
 // sqlSeedVersion changes whenever the relational servers' data does: a
 // server seeded by another version is seeded again.
-const sqlSeedVersion = "1"
+const sqlSeedVersion = "3"
 
 // sqlServer is what seeding and checking a relational server of the lab
 // needs, whatever its engine: the PostgreSQL and MariaDB servers each give
@@ -226,7 +227,7 @@ func chatLogs() sqlTable {
 
 // chatLogPlain is the condition, on id column c, for rows the server generates.
 func chatLogPlain(c string) string {
-	return fmt.Sprintf("%[1]s %% 400 <> 200 AND %[1]s %% 150 <> 75", c)
+	return fmt.Sprintf("%[1]s %% 400 <> 200 AND %[1]s %% 150 <> 75 AND %[1]s %% %[2]d <> %[3]d", c, CrowdEvery, CrowdAt)
 }
 
 var (
@@ -246,7 +247,7 @@ func writeChatLogSpecials(emit func([]string)) {
 		var detail string
 		switch {
 		case id%400 == 200:
-			detail = g.secret(SecretKinds[g.r.IntN(len(SecretKinds))])
+			detail = g.bigSecret(SecretKinds[g.r.IntN(len(SecretKinds))])
 		case id%150 == 75:
 			detail = g.pii(PIIKinds[g.r.IntN(len(PIIKinds))])
 		default:
@@ -254,6 +255,12 @@ func writeChatLogSpecials(emit func([]string)) {
 		}
 		emit([]string{fmt.Sprint(id), chatT0.Add(time.Duration(id) * 2592 * time.Millisecond).Format(sqlTimeLayout),
 			chatServices[id%len(chatServices)], chatModels[id%len(chatModels)], prompts[id%len(prompts)], detail})
+	}
+	// The crowd plan's rows come after, so the rows above fill the same
+	// pages as before it: PostgreSQL's TABLESAMPLE reads the same ones.
+	for id := CrowdAt; id <= ChatLogsRows; id += CrowdEvery {
+		emit([]string{fmt.Sprint(id), chatT0.Add(time.Duration(id) * 2592 * time.Millisecond).Format(sqlTimeLayout),
+			chatServices[id%len(chatServices)], chatModels[id%len(chatModels)], prompts[id%len(prompts)], crowded(id)})
 	}
 }
 

@@ -155,8 +155,8 @@ func TestServerIDLab(t *testing.T) {
 	if ids["open http"].Same(ids["readonly http"]) {
 		t.Errorf("ServerID of two servers %v and %v are Same", ids["open http"], ids["readonly http"])
 	}
-	if pd := labSession(t, lab.Open, false).Pushdown(); pd != (datastore.Pushdown{Substring: true, Regex: datastore.DialectRE2, Counts: true}) {
-		t.Errorf("Pushdown() = %+v, want substring, RE2 and counts", pd)
+	if pd := labSession(t, lab.Open, false).Pushdown(); pd != (datastore.Pushdown{Substring: true, Regex: datastore.DialectRE2, Counts: true, Distinct: true}) {
+		t.Errorf("Pushdown() = %+v, want substring, RE2, counts and distinct", pd)
 	}
 }
 

@@ -182,9 +182,10 @@ func (s *session) ServerID(ctx context.Context) (datastore.ServerID, error) {
 }
 
 // Pushdown implements datastore.Session: keyword and RE2 filters, counted
-// by the server over the whole table.
+// by the server over the whole table, and rows by distinct value
+// (extractAll, GROUP BY; see distinct).
 func (s *session) Pushdown() datastore.Pushdown {
-	return datastore.Pushdown{Substring: true, Regex: datastore.DialectRE2, Counts: true}
+	return datastore.Pushdown{Substring: true, Regex: datastore.DialectRE2, Counts: true, Distinct: true}
 }
 
 // Privileges implements datastore.Session. Nothing is changed: the
@@ -798,8 +799,14 @@ func (s *session) sample(ctx context.Context, t datastore.Table, from string, li
 	}
 	if pushdown && len(lim.Keywords)+len(lim.Patterns) > 0 {
 		src := sampleSource(exprs, from)
-		if err := s.discover(ctx, &out, src, len(cols), max(lim.Rows, 1), lim, &budget); err != nil {
+		seen := map[string]bool{} // a row found under two keys is kept once
+		if err := s.discover(ctx, &out, src, len(cols), max(lim.Rows, 1), lim, &budget, seen); err != nil {
 			return out, fmt.Errorf("searching %s.%s: %w", t.Database, t.Name, err)
+		}
+		if len(lim.Distinct) > 0 {
+			if err := s.distinct(ctx, &out, src, len(cols), max(lim.Rows, 1), lim, &budget, seen); err != nil {
+				return out, fmt.Errorf("searching %s.%s by value: %w", t.Database, t.Name, err)
+			}
 		}
 		if len(lim.Exact) > 0 {
 			if err := s.countExact(ctx, &out, haystack(exprs, from), lim.Exact); err != nil {
@@ -841,8 +848,9 @@ const maxQueryText = 6000
 // so every column read back is a plain String, a window of a long value
 // around where the key was found (see window). A peer that sends more rows
 // than asked, or keys not asked for, has them dropped.
-func (s *session) discover(ctx context.Context, out *datastore.Rows, src string, ncols, perKey int, lim datastore.Limits, budget *int64) error {
+func (s *session) discover(ctx context.Context, out *datastore.Rows, src string, ncols, perKey int, lim datastore.Limits, budget *int64, seen map[string]bool) error {
 	kws := slices.Clone(lim.Keywords)
+	byValue := covered(lim)
 	slices.SortStableFunc(kws, func(a, b string) int { return len(b) - len(a) })
 	type pass struct {
 		keys []string
@@ -851,15 +859,27 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 		// key itself, or a pattern's first fragment).
 		sel      string
 		patterns bool // leakhound_k is an index into keys, not a key
+		// one are keys (quoted) of which a single row is fetched, their
+		// rows being fetched by value (see distinct).
+		one []string
 	}
 	var passes []pass
-	for _, batch := range datastore.Batches(kws, func(k string) int { return 2*len(k) + 1 }, maxQueryText) {
+	for _, batch := range datastore.Batches(kws, func(k string) int {
+		if byValue[k] {
+			return 4*len(k) + 4 // in the alternation and in has([...])
+		}
+		return 2*len(k) + 1
+	}, maxQueryText) {
 		alt := make([]string, len(batch))
+		var one []string // keywords whose rows the distinct pass fetches
 		for i, k := range batch {
 			alt[i] = regexp.QuoteMeta(k)
+			if byValue[k] {
+				one = append(one, quoteString(k))
+			}
 		}
 		passes = append(passes, pass{batch, fmt.Sprintf("arrayJoin(arrayDistinct(extractAll(leakhound_h, %s))) AS leakhound_k, leakhound_k AS leakhound_x",
-			quoteString(strings.Join(alt, "|"))), false})
+			quoteString(strings.Join(alt, "|"))), false, one})
 	}
 	for _, batch := range datastore.Batches(lim.Patterns, func(p string) int { return 2*len(p) + 40 }, maxQueryText) {
 		alt := make([]string, len(batch))
@@ -872,7 +892,7 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 		// key's window is anchored at its first fragment.
 		passes = append(passes, pass{batch, fmt.Sprintf("extractAll(leakhound_h, %s) AS leakhound_f, arrayMap(x -> multiIf(%s, ''), leakhound_f) AS leakhound_i, "+
 			"arrayJoin(arrayDistinct(leakhound_i)) AS leakhound_k, leakhound_f[indexOf(leakhound_i, leakhound_k)] AS leakhound_x",
-			quoteString(strings.Join(alt, "|")), strings.Join(which, ", ")), true})
+			quoteString(strings.Join(alt, "|")), strings.Join(which, ", ")), true, nil})
 	}
 	// The rows kept are whole (values, their offsets and the anchor) until
 	// after GROUP BY: windows are cut from the few rows read back, not
@@ -886,7 +906,6 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 		elems = append(elems, fmt.Sprintf("tupleElement(leakhound_r, %d) AS leakhound_v%d", 2*i+3, i), fmt.Sprintf("tupleElement(leakhound_r, %d) AS leakhound_o%d", 2*i+4, i))
 		windows[i] = window(i)
 	}
-	seen := map[string]bool{} // a row found under two keys is kept once
 	for pi, p := range passes {
 		if *budget <= 0 {
 			break // --max-read is a cap: what was found so far stands
@@ -894,12 +913,16 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("stopped after %d of %d search passes: %w", pi, len(passes), err)
 		}
+		rows := "leakhound_g"
+		if len(p.one) > 0 {
+			rows = fmt.Sprintf("arraySlice(leakhound_g, 1, if(has([%s], leakhound_k), 1, %d))", strings.Join(p.one, ", "), perKey)
+		}
 		q := fmt.Sprintf("SELECT leakhound_k, toString(leakhound_n), %s FROM ("+
 			"SELECT leakhound_k, leakhound_n, %s FROM ("+
 			"SELECT leakhound_k, count() AS leakhound_n, groupArray(%d)(tuple(%s)) AS leakhound_g FROM ("+
 			"SELECT %s, %s FROM %s) GROUP BY leakhound_k"+
-			") ARRAY JOIN leakhound_g AS leakhound_r)",
-			strings.Join(windows, ", "), strings.Join(elems, ", "), perKey, strings.Join(kept, ", "), p.sel, strings.Join(kept[1:], ", "), src)
+			") ARRAY JOIN %s AS leakhound_r)",
+			strings.Join(windows, ", "), strings.Join(elems, ", "), perKey, strings.Join(kept, ", "), p.sel, strings.Join(kept[1:], ", "), src, rows)
 		res, err := s.q(ctx, q, []setting{{"max_rows_to_read", strconv.Itoa(countRowsCap)}, {"read_overflow_mode", "break"}}, *budget)
 		if err != nil {
 			return err

@@ -194,6 +194,18 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 		// 4. Rows holding each key, rarest first.
 		slices.SortStableFunc(present, func(a, b key) int { return int(min(max(out.Counts[a.name]-out.Counts[b.name], -1), 1)) })
 		seen := map[string]bool{}
+		// Keywords of rules fetched by value fetch one row of their own.
+		var distinct []string
+		covered := map[string]bool{}
+		if len(lim.Distinct) > 0 && s.groupsByValue() {
+			distinct, covered = byValue(lim, &out)
+		}
+		rowsOf := func(k key) int {
+			if covered[k.name] {
+				return 1
+			}
+			return perKey
+		}
 		for _, batch := range datastore.Batches(present, func(k key) int { return len(k.cond) + 60 + 20*len(heads) }, maxQueryText) {
 			if budget <= 0 {
 				break
@@ -201,7 +213,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 			parts := make([]string, len(batch))
 			for i, k := range batch {
 				parts[i] = fmt.Sprintf("(SELECT %d, %s FROM (SELECT %s, %s AS leakhound_h FROM %s) leakhound_x WHERE %s LIMIT %d)",
-					i, strings.Join(aliases(len(heads)), ", "), aliasedHeads(heads), hay, from, k.cond, perKey)
+					i, strings.Join(aliases(len(heads)), ", "), aliasedHeads(heads), hay, from, k.cond, rowsOf(k))
 			}
 			q := strings.Join(parts, " UNION ALL ")
 			if s.mariadb {
@@ -220,7 +232,7 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 			per := map[int]int{}
 			for _, r := range res.Rows {
 				i, err := strconv.Atoi(r[0])
-				if len(r) != 1+len(heads) || err != nil || i < 0 || i >= len(batch) || per[i] >= perKey {
+				if len(r) != 1+len(heads) || err != nil || i < 0 || i >= len(batch) || per[i] >= rowsOf(batch[i]) {
 					continue
 				}
 				per[i]++
@@ -232,8 +244,12 @@ func (s *Session) sample(ctx context.Context, t datastore.Table, lim datastore.L
 				}
 			}
 		}
+		// 5. Rows by the distinct values of rules' patterns.
+		if len(distinct) > 0 {
+			s.distinct(ctx, &out, hay, from, heads, lim, distinct, perKey, &budget, seen)
+		}
 	}
-	// 5. Rows at random.
+	// 6. Rows at random.
 	if lim.Random > 0 && budget > 0 {
 		p := 1.0
 		if t.Rows > int64(lim.Random)*10 {

@@ -127,13 +127,14 @@ func (s *Session) ServerID(ctx context.Context) (datastore.ServerID, error) {
 }
 
 // Pushdown implements datastore.Session: MariaDB's REGEXP is PCRE2,
-// MySQL 8's is ICU.
+// MySQL 8's is ICU; rows by distinct value where the server has
+// REGEXP_SUBSTR and window functions.
 func (s *Session) Pushdown() datastore.Pushdown {
 	d := datastore.DialectICU
 	if s.mariadb {
 		d = datastore.DialectPCRE
 	}
-	return datastore.Pushdown{Substring: true, Regex: d, Counts: true}
+	return datastore.Pushdown{Substring: true, Regex: d, Counts: true, Distinct: s.groupsByValue()}
 }
 
 // Flavour says which server answered: "MariaDB 10.11.19" or "MySQL 8.0.36".

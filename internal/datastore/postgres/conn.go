@@ -358,5 +358,5 @@ func (s *session) ServerID(ctx context.Context) (datastore.ServerID, error) {
 // Pushdown implements datastore.Session: strpos for keywords, ~ (ARE) for
 // patterns, and counts run by the server.
 func (s *session) Pushdown() datastore.Pushdown {
-	return datastore.Pushdown{Substring: true, Regex: datastore.DialectPOSIX, Counts: true}
+	return datastore.Pushdown{Substring: true, Regex: datastore.DialectPOSIX, Counts: true, Distinct: true}
 }

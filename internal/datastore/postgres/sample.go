@@ -186,7 +186,27 @@ func (sp *sampler) run(ctx context.Context, lim datastore.Limits) error {
 		}
 		pats = pats[:min(len(pats), maxKeys-len(kws))]
 	}
-	if err := sp.fetch(ctx, kws, "strpos(h, k.v) > 0", windows(len(sp.out.Columns))); err != nil {
+	// Keywords of rules fetched by value fetch one row of their own.
+	names, covered := byValue(lim, sp.out)
+	var own, one []string
+	for _, k := range kws {
+		if covered[k] {
+			one = append(one, k)
+		} else {
+			own = append(own, k)
+		}
+	}
+	if err := sp.fetch(ctx, own, "strpos(h, k.v) > 0", windows(len(sp.out.Columns))); err != nil {
+		return err
+	}
+	perKey := sp.perKey
+	sp.perKey = 1
+	err := sp.fetch(ctx, one, "strpos(h, k.v) > 0", windows(len(sp.out.Columns)))
+	sp.perKey = perKey
+	if err != nil {
+		return err
+	}
+	if err := sp.distinct(ctx, lim, names); err != nil {
 		return err
 	}
 	if err := sp.fetch(ctx, pats, "h ~ k.v", sp.heads); err != nil {
@@ -390,14 +410,18 @@ const (
 // windows returns the columns c0…c(n-1) of a source, each as its first
 // valueByteCap bytes, or, where keyword k.v lies past them, as its head
 // and a window around the keyword.
-func windows(n int) string {
+func windows(n int) string { return strings.Join(windowsAt(n, "k.v"), ", ") }
+
+// windowsAt is windows around anchor, an expression of the text found, one
+// expression a column.
+func windowsAt(n int, anchor string) []string {
 	out := make([]string, n)
 	for i := range n {
-		out[i] = fmt.Sprintf("CASE WHEN octet_length(c%[1]d) <= %[2]d OR strpos(c%[1]d, k.v) <= %[3]d THEN left(c%[1]d, %[2]d) "+
-			"ELSE left(c%[1]d, %[4]d) || chr(10) || substr(c%[1]d, strpos(c%[1]d, k.v) - %[5]d, %[6]d) END",
-			i, valueByteCap, valueByteCap-headBytes-beforeBytes, headBytes, beforeBytes, valueByteCap-headBytes-1)
+		out[i] = fmt.Sprintf("CASE WHEN octet_length(c%[1]d) <= %[2]d OR strpos(c%[1]d, %[7]s) <= %[3]d THEN left(c%[1]d, %[2]d) "+
+			"ELSE left(c%[1]d, %[4]d) || chr(10) || substr(c%[1]d, strpos(c%[1]d, %[7]s) - %[5]d, %[6]d) END",
+			i, valueByteCap, valueByteCap-headBytes-beforeBytes, headBytes, beforeBytes, valueByteCap-headBytes-1, anchor)
 	}
-	return strings.Join(out, ", ")
+	return out
 }
 
 // keep adds a row read back, once.
