@@ -297,15 +297,6 @@ func (s EtcdServer) ping(ctx context.Context) error {
 	return nil
 }
 
-// stamp is the token the lab wrote when it made the server's directory.
-func (s EtcdServer) stamp() (string, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir(), "stamp"))
-	if err != nil {
-		return "", fmt.Errorf("%s: the lab's stamp: %w", s.Name, err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
 // Verify reports whether the etcd answering on s's address is the lab's
 // own: the process the lab started holds the listening socket, and the
 // stamp key holds the token the lab wrote.
@@ -314,7 +305,7 @@ func (s EtcdServer) Verify(ctx context.Context) error {
 	if err := listenerOwnedBy(s.Host, s.Port, pid, s.Name); err != nil {
 		return err
 	}
-	want, err := s.stamp()
+	want, err := readStamp(s.dir(), s.Name)
 	if err != nil {
 		return err
 	}
@@ -343,7 +334,7 @@ func (s EtcdServer) seed(ctx context.Context, logf Logf) error {
 	if v, ok, err := a.get(ctx, EtcdSeedKey); err == nil && ok && v == etcdSeedVersion {
 		return nil
 	}
-	stamp, err := s.stamp()
+	stamp, err := readStamp(s.dir(), s.Name)
 	if err != nil {
 		return err
 	}

@@ -591,3 +591,14 @@ func writeSelfSigned(dir, host string) error {
 	}
 	return os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
+
+// readStamp reads the token the lab wrote into the directory of server
+// name when it made it: what the server must hold for Verify to call it
+// the lab's own.
+func readStamp(dir, name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "stamp"))
+	if err != nil {
+		return "", fmt.Errorf("%s: the lab's stamp: %w", name, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}

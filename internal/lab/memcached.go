@@ -266,14 +266,6 @@ func (s MemcachedServer) pingBinary(ctx context.Context) error {
 	return nil
 }
 
-func (s MemcachedServer) stamp() (string, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir(), "stamp"))
-	if err != nil {
-		return "", fmt.Errorf("%s: the lab's stamp: %w", s.Name, err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
 // Verify reports whether the memcached on s's address is the lab's own:
 // the process the lab started holds the listening socket, and, on the
 // open server, the stamp key holds the token the lab wrote (the SASL one,
@@ -286,7 +278,7 @@ func (s MemcachedServer) Verify(ctx context.Context) error {
 	if s.SASL {
 		return s.pingBinary(ctx)
 	}
-	want, err := s.stamp()
+	want, err := readStamp(s.dir(), s.Name)
 	if err != nil {
 		return err
 	}
@@ -314,7 +306,7 @@ func (s MemcachedServer) seed(ctx context.Context, logf Logf) error {
 	if v, ok, err := m.get(MemcachedSeedKey); err == nil && ok && v == memcachedSeedVersion {
 		return nil
 	}
-	stamp, err := s.stamp()
+	stamp, err := readStamp(s.dir(), s.Name)
 	if err != nil {
 		return err
 	}

@@ -252,14 +252,6 @@ func (s RedisServer) cli(ctx context.Context, stdin io.Reader, args ...string) (
 	return out.String(), nil
 }
 
-func (s RedisServer) stamp() (string, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir(), "stamp"))
-	if err != nil {
-		return "", fmt.Errorf("%s: the lab's stamp: %w", s.Name, err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
 // Verify reports whether the server answering on s.Host:s.Port is the
 // lab's own: the redis-server whose pid file the lab's config names holds
 // the listening socket, and its stamp key holds the token in the lab's
@@ -270,7 +262,7 @@ func (s RedisServer) Verify(ctx context.Context) error {
 	if err := listenerOwnedBy(s.Host, s.Port, pid, s.Name); err != nil {
 		return err
 	}
-	want, err := s.stamp()
+	want, err := readStamp(s.dir(), s.Name)
 	if err != nil {
 		return err
 	}
@@ -296,7 +288,7 @@ func (s RedisServer) seed(ctx context.Context, logf Logf) error {
 	if s.seeded(ctx) {
 		return nil
 	}
-	stamp, err := s.stamp()
+	stamp, err := readStamp(s.dir(), s.Name)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -50,13 +48,7 @@ type sqlServer struct {
 }
 
 // stamp is the token the lab wrote when it made the server's directory.
-func (s sqlServer) stamp() (string, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir, "stamp"))
-	if err != nil {
-		return "", fmt.Errorf("%s: the lab's stamp: %w", s.name, err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
+func (s sqlServer) stamp() (string, error) { return readStamp(s.dir, s.name) }
 
 // seeded reports whether the server holds this version of the seed.
 func (s sqlServer) seeded(ctx context.Context) bool {

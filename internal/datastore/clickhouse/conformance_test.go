@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"testing"
+	"time"
 
 	"github.com/leakhound/leakhound/internal/datastore/datastoretest"
 	"github.com/leakhound/leakhound/internal/lab"
@@ -25,6 +26,10 @@ func TestConformance(t *testing.T) {
 				Restricted: datastoretest.EndpointPtr(lab.Restricted.Host, c.port(lab.Restricted)),
 				Snapshot:   lab.Open.Snapshot,
 				Hostile:    []string{"default." + lab.InjectionTable, "default." + lab.BacktickTable, "default." + lab.EscapeTable},
+				// A search of the lab's 1,000,000-row log_stream for the
+				// suite's commonest keywords scans every row (about 10 s
+				// on a busy 2-core machine): each query gets 30 s.
+				Timeout: 30 * time.Second,
 			})
 		})
 	}

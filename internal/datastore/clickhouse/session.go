@@ -859,27 +859,34 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 		// key itself, or a pattern's first fragment).
 		sel      string
 		patterns bool // leakhound_k is an index into keys, not a key
-		// one are keys (quoted) of which a single row is fetched, their
-		// rows being fetched by value (see distinct).
-		one []string
+		// single: one row is fetched of each key, its rows being
+		// fetched by value (see distinct).
+		single bool
 	}
 	var passes []pass
-	for _, batch := range datastore.Batches(kws, func(k string) int {
+	// Keys whose rows the distinct pass fetches by value need a single row
+	// here: they go to passes of their own, so that no list of them
+	// lengthens a query (each pass is a scan of the table).
+	var byKey, one []string
+	for _, k := range kws {
 		if byValue[k] {
-			return 4*len(k) + 4 // in the alternation and in has([...])
+			one = append(one, k)
+		} else {
+			byKey = append(byKey, k)
 		}
-		return 2*len(k) + 1
-	}, maxQueryText) {
-		alt := make([]string, len(batch))
-		var one []string // keywords whose rows the distinct pass fetches
-		for i, k := range batch {
-			alt[i] = regexp.QuoteMeta(k)
-			if byValue[k] {
-				one = append(one, quoteString(k))
+	}
+	for _, group := range []struct {
+		keys   []string
+		single bool
+	}{{byKey, false}, {one, true}} {
+		for _, batch := range datastore.Batches(group.keys, func(k string) int { return 2*len(k) + 1 }, maxQueryText) {
+			alt := make([]string, len(batch))
+			for i, k := range batch {
+				alt[i] = regexp.QuoteMeta(k)
 			}
+			passes = append(passes, pass{batch, fmt.Sprintf("arrayJoin(arrayDistinct(extractAll(leakhound_h, %s))) AS leakhound_k, leakhound_k AS leakhound_x",
+				quoteString(strings.Join(alt, "|"))), false, group.single})
 		}
-		passes = append(passes, pass{batch, fmt.Sprintf("arrayJoin(arrayDistinct(extractAll(leakhound_h, %s))) AS leakhound_k, leakhound_k AS leakhound_x",
-			quoteString(strings.Join(alt, "|"))), false, one})
 	}
 	for _, batch := range datastore.Batches(lim.Patterns, func(p string) int { return 2*len(p) + 40 }, maxQueryText) {
 		alt := make([]string, len(batch))
@@ -892,7 +899,7 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 		// key's window is anchored at its first fragment.
 		passes = append(passes, pass{batch, fmt.Sprintf("extractAll(leakhound_h, %s) AS leakhound_f, arrayMap(x -> multiIf(%s, ''), leakhound_f) AS leakhound_i, "+
 			"arrayJoin(arrayDistinct(leakhound_i)) AS leakhound_k, leakhound_f[indexOf(leakhound_i, leakhound_k)] AS leakhound_x",
-			quoteString(strings.Join(alt, "|")), strings.Join(which, ", ")), true, nil})
+			quoteString(strings.Join(alt, "|")), strings.Join(which, ", ")), true, false})
 	}
 	// The rows kept are whole (values, their offsets and the anchor) until
 	// after GROUP BY: windows are cut from the few rows read back, not
@@ -913,16 +920,16 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("stopped after %d of %d search passes: %w", pi, len(passes), err)
 		}
-		rows := "leakhound_g"
-		if len(p.one) > 0 {
-			rows = fmt.Sprintf("arraySlice(leakhound_g, 1, if(has([%s], leakhound_k), 1, %d))", strings.Join(p.one, ", "), perKey)
+		per := perKey
+		if p.single {
+			per = 1
 		}
 		q := fmt.Sprintf("SELECT leakhound_k, toString(leakhound_n), %s FROM ("+
 			"SELECT leakhound_k, leakhound_n, %s FROM ("+
 			"SELECT leakhound_k, count() AS leakhound_n, groupArray(%d)(tuple(%s)) AS leakhound_g FROM ("+
 			"SELECT %s, %s FROM %s) GROUP BY leakhound_k"+
-			") ARRAY JOIN %s AS leakhound_r)",
-			strings.Join(windows, ", "), strings.Join(elems, ", "), perKey, strings.Join(kept, ", "), p.sel, strings.Join(kept[1:], ", "), src, rows)
+			") ARRAY JOIN leakhound_g AS leakhound_r)",
+			strings.Join(windows, ", "), strings.Join(elems, ", "), per, strings.Join(kept, ", "), p.sel, strings.Join(kept[1:], ", "), src)
 		res, err := s.q(ctx, q, []setting{{"max_rows_to_read", strconv.Itoa(countRowsCap)}, {"read_overflow_mode", "break"}}, *budget)
 		if err != nil {
 			return err
@@ -951,7 +958,7 @@ func (s *session) discover(ctx context.Context, out *datastore.Rows, src string,
 				dropped++
 				continue
 			}
-			if kept[key] >= perKey {
+			if kept[key] >= per {
 				dropped++
 				continue
 			}

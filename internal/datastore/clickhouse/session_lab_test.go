@@ -34,7 +34,7 @@ func labSession(t *testing.T, srv lab.Server, native bool) *session {
 	if err != nil || svc == nil || svc.Auth != datastore.AuthNone {
 		t.Fatalf("Probe(%s) = %+v, %v, want an open service", ep, svc, err)
 	}
-	sess, err := Driver{}.Open(context.Background(), svc, 20*time.Second)
+	sess, err := Driver{}.Open(context.Background(), svc, 30*time.Second)
 	if err != nil {
 		t.Fatalf("Open(%s) = %v", ep, err)
 	}

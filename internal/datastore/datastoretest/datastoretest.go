@@ -142,9 +142,10 @@ func Run(t *testing.T, l Lab) {
 
 // ---- peers of another kind ----
 
-// server is a TCP server on 127.0.0.1:0 that runs serve on every
-// connection and closes them all when the test ends.
-func server(t *testing.T, serve func(c net.Conn)) datastore.Endpoint {
+// Serve is a TCP server on 127.0.0.1:0 that runs serve on every
+// connection and closes them all when the test ends: the hostile peer of
+// a driver's own tests.
+func Serve(t *testing.T, serve func(c net.Conn)) datastore.Endpoint {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -210,16 +211,16 @@ func syntheticPeers(t *testing.T) []Peer {
 	webEP := Endpoint("127.0.0.1", web.Listener.Addr().(*net.TCPAddr).Port)
 	return []Peer{
 		{"http", "http-ok", webEP},
-		{"ssh", "ssh-banner", server(t, func(c net.Conn) {
+		{"ssh", "ssh-banner", Serve(t, func(c net.Conn) {
 			io.WriteString(c, "SSH-2.0-OpenSSH_9.6\r\n")
 			drain(c)
 		})},
-		{"closer", "closer", server(t, func(c net.Conn) {})},
-		{"garbage", "garbage-banner", server(t, func(c net.Conn) {
+		{"closer", "closer", Serve(t, func(c net.Conn) {})},
+		{"garbage", "garbage-banner", Serve(t, func(c net.Conn) {
 			c.Write(garbage)
 			drain(c)
 		})},
-		{"garbage", "garbage-reply", server(t, func(c net.Conn) {
+		{"garbage", "garbage-reply", Serve(t, func(c net.Conn) {
 			buf := make([]byte, 4096)
 			for {
 				if _, err := c.Read(buf); err != nil {
@@ -272,7 +273,7 @@ func testPeers(t *testing.T, l Lab) {
 // ---- a tarpit ----
 
 func testTarpit(t *testing.T, l Lab) {
-	ep := server(t, drain)
+	ep := Serve(t, drain)
 	ctx := context.Background()
 	start := time.Now()
 	look := datastore.Look(ctx, ep, TarpitTimeout)

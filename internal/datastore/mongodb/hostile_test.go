@@ -12,42 +12,8 @@ import (
 	"time"
 
 	"github.com/leakhound/leakhound/internal/datastore"
+	"github.com/leakhound/leakhound/internal/datastore/datastoretest"
 )
-
-// peer serves each connection with serve on 127.0.0.1:0.
-func peer(t *testing.T, serve func(c net.Conn)) datastore.Endpoint {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); defer c.Close(); serve(c) }()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return datastore.Endpoint{Host: "127.0.0.1", IP: net.IPv4(127, 0, 0, 1), Port: ln.Addr().(*net.TCPAddr).Port}
-}
 
 // request reads one request and returns its id and body.
 func request(c net.Conn) (int32, int32, []byte, error) {
@@ -166,7 +132,7 @@ func TestHostilePeers(t *testing.T) {
 	const timeout = time.Second
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ep := peer(t, c.serve)
+			ep := datastoretest.Serve(t, c.serve)
 			svc, took, err := probe(t, ep, timeout)
 			if svc != nil {
 				t.Errorf("Probe(%s) = a %s service (auth %s); want none", c.name, svc.Engine, svc.Auth)
@@ -190,7 +156,7 @@ func TestProbeAuth(t *testing.T) {
 		{"locked", doc{{"ok", 0.0}, {"errmsg", "command listDatabases requires authentication"}, {"code", int32(13)}, {"codeName", "Unauthorized"}}, datastore.AuthRequired},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ep := peer(t, fakeMongo(func(conn net.Conn, name string, id int32) {
+			ep := datastoretest.Serve(t, fakeMongo(func(conn net.Conn, name string, id int32) {
 				switch name {
 				case "buildInfo":
 					conn.Write(opMsgReply(id, doc{{"version", "7.0.14"}, {"ok", 1.0}}))
@@ -213,7 +179,7 @@ func TestProbeAuth(t *testing.T) {
 // the byte budget costs an error noted in the sample, and the budget is
 // never charged past the session's memory.
 func TestSessionHugeAnswer(t *testing.T) {
-	ep := peer(t, fakeMongo(func(conn net.Conn, name string, id int32) {
+	ep := datastoretest.Serve(t, fakeMongo(func(conn net.Conn, name string, id int32) {
 		switch name {
 		case "buildInfo":
 			conn.Write(opMsgReply(id, doc{{"version", "7.0.14"}, {"ok", 1.0}}))
@@ -246,7 +212,7 @@ func TestSessionHugeAnswer(t *testing.T) {
 func TestPrivilegesFromServer(t *testing.T) {
 	var mu sync.Mutex
 	var asked []string
-	ep := peer(t, fakeMongo(func(conn net.Conn, name string, id int32) {
+	ep := datastoretest.Serve(t, fakeMongo(func(conn net.Conn, name string, id int32) {
 		mu.Lock()
 		asked = append(asked, name)
 		mu.Unlock()

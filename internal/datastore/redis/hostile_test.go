@@ -14,47 +14,11 @@ import (
 	"time"
 
 	"github.com/leakhound/leakhound/internal/datastore"
+	"github.com/leakhound/leakhound/internal/datastore/datastoretest"
 )
 
 // margin is what a loaded machine may add to a timeout.
 const margin = 5 * time.Second
-
-// fake serves every connection on 127.0.0.1:0 with serve, until the test ends.
-func fake(t *testing.T, serve func(c net.Conn)) datastore.Endpoint {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); defer c.Close(); serve(c) }()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return datastore.Endpoint{Host: "127.0.0.1", IP: net.IPv4(127, 0, 0, 1), Port: ln.Addr().(*net.TCPAddr).Port}
-}
 
 // commands reads RESP commands off c and calls answer with each; answer
 // returns false to stop.
@@ -137,7 +101,7 @@ func TestHostileProbe(t *testing.T) {
 		"unknown errors": func(c net.Conn) { io.WriteString(c, "-FOO bar\r\n"); io.Copy(io.Discard, c) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			ep := fake(t, serve)
+			ep := datastoretest.Serve(t, serve)
 			var svc *datastore.Service
 			var err error
 			start := time.Now()
@@ -191,7 +155,7 @@ func TestHostileSession(t *testing.T) {
 		"garbage": func(c net.Conn, args []string) bool { c.Write([]byte("\x00\xff\xfe garbage\r\n")); return true },
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := openFake(t, fake(t, redisLike(other)), timeout)
+			s := openFake(t, datastoretest.Serve(t, redisLike(other)), timeout)
 			var err error
 			var inv datastore.Inventory
 			start := time.Now()
@@ -213,7 +177,7 @@ func TestHostileSession(t *testing.T) {
 // caps: the first 8 KB of a string, and no more keys than asked for.
 func TestSampleBounded(t *testing.T) {
 	big := strings.Repeat("v", 1<<20)
-	ep := fake(t, redisLike(func(c net.Conn, args []string) bool {
+	ep := datastoretest.Serve(t, redisLike(func(c net.Conn, args []string) bool {
 		switch strings.ToUpper(args[0]) {
 		case "SELECT":
 			io.WriteString(c, "+OK\r\n")
@@ -255,7 +219,7 @@ func TestSampleBounded(t *testing.T) {
 // process, whatever a caller asks.
 func TestReadOnlyGuard(t *testing.T) {
 	sent := make(chan string, 10)
-	ep := fake(t, redisLike(func(c net.Conn, args []string) bool {
+	ep := datastoretest.Serve(t, redisLike(func(c net.Conn, args []string) bool {
 		sent <- strings.Join(args, " ")
 		io.WriteString(c, "+OK\r\n")
 		return true
@@ -281,7 +245,7 @@ func TestInventoryWithoutScan(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
 	n := 0
-	ep := fake(t, redisLike(func(c net.Conn, args []string) bool {
+	ep := datastoretest.Serve(t, redisLike(func(c net.Conn, args []string) bool {
 		mu.Lock()
 		seen = append(seen, strings.ToUpper(args[0]))
 		mu.Unlock()
