@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"regexp"
 	"regexp/syntax"
 	"slices"
 	"sort"
@@ -54,12 +53,14 @@ type Rule struct {
 	Examples         []string `yaml:"examples"`
 	NegativeExamples []string `yaml:"negative_examples"`
 
-	re      *regexp.Regexp
-	pre     *prefilter // rejects most windows where re cannot match; nil: none
-	narrow  *narrowing // cuts a window down to where a match may lie; nil: none
-	maxLen  int        // longest match in bytes, 0 when unbounded
-	native  nativeMatcher
-	minPart int // fewest digits of a match between two dots of its span
+	re        *lazyRE
+	pre       *prefilter // rejects most windows where re cannot match; nil: none
+	narrow    *narrowing // cuts a window down to where a match may lie; nil: none
+	maxLen    int        // longest match in bytes, 0 when unbounded
+	native    nativeMatcher
+	minPart   int            // fewest digits of a match between two dots of its span
+	tree      *syntax.Regexp // the parsed pattern (prepare)
+	numSubexp int
 }
 
 // Detection is one value found. Start and End are byte offsets of the value
@@ -130,10 +131,10 @@ func Load(fsys fs.FS) (*Engine, error) {
 				return nil, fmt.Errorf("%s: duplicate rule id %q", name, r.ID)
 			}
 			seen[r.ID] = true
-			if r.re, err = regexp.Compile(r.Pattern); err != nil {
+			if err := r.prepare(); err != nil {
 				return nil, fmt.Errorf("%s: rule %s: %w", name, r.ID, err)
 			}
-			if r.re.NumSubexp() < 1 {
+			if r.numSubexp < 1 {
 				return nil, fmt.Errorf("%s: rule %s: pattern has no value group", name, r.ID)
 			}
 			if r.Matcher != "" {
@@ -148,7 +149,9 @@ func Load(fsys fs.FS) (*Engine, error) {
 				return nil, fmt.Errorf("%s: rule %s: needs keywords or a pushdown pattern", name, r.ID)
 			}
 			if r.Pushdown != "" {
-				if _, err := regexp.Compile(r.Pushdown); err != nil {
+				// Only checked here (datastores compile it for
+				// themselves): a pattern that parses compiles.
+				if _, err := syntax.Parse(r.Pushdown, syntax.Perl); err != nil {
 					return nil, fmt.Errorf("%s: rule %s: pushdown: %w", name, r.ID, err)
 				}
 			}
@@ -159,6 +162,26 @@ func Load(fsys fs.FS) (*Engine, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// prepare parses r's pattern and reads its shape; the regexp machine is
+// compiled when a window first needs it (a run needs few of the rules).
+// regexp.Compile fails only where the pattern does not parse, with the
+// parser's error, which prepare returns.
+func (r *Rule) prepare() error {
+	parsed, err := syntax.Parse(r.Pattern, syntax.Perl)
+	if err != nil {
+		return err
+	}
+	r.re = lazyRegexp(r.Pattern)
+	r.numSubexp = parsed.MaxCap()
+	// Not simplified: what compile reads of it (maxBytes, minDigitsOf,
+	// valueMatchesNoDot) counts x{n,m} as Simplify's n copies and m-n
+	// optional ones would, without building them.
+	r.tree = parsed
+	r.pre = newPrefilter(r.Pattern)
+	r.narrow = newNarrowingOf(parsed)
+	return nil
 }
 
 // digitTriggerFinds checks on the rule's own examples that running it only
@@ -284,15 +307,11 @@ func (e *Engine) compile() error {
 	var keywords []string
 	for ri, r := range e.rules {
 		e.order[r.ID] = ri
-		// The pattern compiled, so it parses: read its shape once.
-		parsed, _ := syntax.Parse(r.re.String(), syntax.Perl)
-		tree := parsed.Simplify()
+		tree := r.tree
 		if n := maxBytes(tree); n > 0 && n < windowAhead {
 			r.maxLen = n
 		}
 		r.minPart = r.TriggerPart
-		r.pre = newPrefilter(r.re.String())
-		r.narrow = newNarrowing(r.re.String())
 		switch {
 		case len(r.Keywords) > 0:
 			for _, k := range r.Keywords {
