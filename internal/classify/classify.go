@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/bits"
 	"regexp/syntax"
 	"slices"
 	"sort"
@@ -635,45 +636,67 @@ func digitSpans(text string, minDigits int, fn func(start, end, digits, dots, pa
 	// Wide enough for what a match may hold around its digits (an IBAN
 	// can end in letters after its last digit).
 	const before, after = 40, 40
-	start, digits, seps, dots, part, maxPart := -1, 0, 0, 0, 0, 0
-	flush := func(end int) {
-		if start >= 0 && isoDate(text[start:end]) {
-			digits -= 8
-		}
-		if start >= 0 && digits >= minDigits {
-			fn(max(0, start-before), min(len(text), end+after), digits, dots, max(maxPart, part))
-		}
-		start, digits, seps, dots, part, maxPart = -1, 0, 0, 0, 0, 0
-	}
+	// The counts are locals of one span's loop, not state shared with a
+	// closure: they stay in registers on digit-heavy lines.
 	for i := 0; i < len(text); i++ {
-		if start < 0 {
-			// Outside a span only a digit matters: skip to the next.
-			for i < len(text) && spanByte[text[i]] != spanDigit {
-				i++
-			}
-			if i == len(text) {
+		// Outside a span only a digit matters: skip eight bytes at a
+		// time while none is one.
+		for i+8 <= len(text) {
+			if d := digitBytes(text[i : i+8]); d != 0 {
+				i += bits.TrailingZeros64(d) / 8
 				break
 			}
-			start = i
+			i += 8
 		}
-		switch spanByte[text[i]] {
-		case spanDigit:
-			digits++
-			part++
-			seps = 0
-		case spanSep:
-			if text[i] == '.' {
-				dots++
-				maxPart, part = max(maxPart, part), 0
+		if i == len(text) {
+			break
+		}
+		if spanByte[text[i]] != spanDigit {
+			continue
+		}
+		start := i
+		digits, seps, dots, part, maxPart := 0, 0, 0, 0, 0
+	span:
+		for ; i < len(text); i++ {
+			switch spanByte[text[i]] {
+			case spanDigit:
+				digits++
+				part++
+				seps = 0
+			case spanSep:
+				if text[i] == '.' {
+					dots++
+					maxPart, part = max(maxPart, part), 0
+				}
+				if seps++; seps > 2 {
+					break span
+				}
+			default:
+				break span
 			}
-			if seps++; seps > 2 {
-				flush(i)
-			}
-		default:
-			flush(i)
+		}
+		// The span is text[start:i]; text[i], if any, is no digit.
+		if isoDate(text[start:i]) {
+			digits -= 8
+		}
+		if digits >= minDigits {
+			fn(max(0, start-before), min(len(text), i+after), digits, dots, max(maxPart, part))
 		}
 	}
-	flush(len(text))
+}
+
+// digitBytes returns the eight bytes of s (len(s) == 8, little-endian)
+// with the top bit of each ASCII digit's byte set and every other bit
+// clear: a byte b is a digit when '0'-1 < b < '9'+1, tested on all eight
+// at once without a carry from one byte into the next (each sum stays
+// under 256), and bytes from 0x80 up are masked out by ^x.
+func digitBytes(s string) uint64 {
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	const ones, low7, high = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	const m, n = '0' - 1, '9' + 1
+	y := x & low7
+	return (ones*(127+n) - y) & ^x & (y + ones*(127-m)) & high
 }
 
 // upperThenDigit calls fn around every run of at least n uppercase ASCII
