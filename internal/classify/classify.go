@@ -586,7 +586,7 @@ func (r *Rule) matches(text string, start, end int, pre *prefilterDFA, found []D
 	if start > 0 {
 		// Begin the window at a separator, so that the pattern's "start
 		// of text" cannot fall inside a longer token.
-		if i := strings.LastIndexAny(text[max(0, start-separatorBack):start], " \t\"',;=<>"); i >= 0 {
+		if i := lastSeparator(text[max(0, start-separatorBack):start]); i >= 0 {
 			start = max(0, start-separatorBack) + i
 		}
 	}
@@ -622,6 +622,21 @@ func (r *Rule) matches(text string, start, end int, pre *prefilterDFA, found []D
 		found = append(found, Detection{Category: r.Category, Kind: r.Kind, Rule: r.ID, Start: vs, End: ve, Validated: validated})
 	}
 	return found
+}
+
+// separator holds the bytes a window is widened back to (see matches).
+var separator = [256]bool{' ': true, '\t': true, '"': true, '\'': true, ',': true, ';': true, '=': true, '<': true, '>': true}
+
+// lastSeparator is strings.LastIndexAny(s, " \t\"',;=<>") without building
+// the byte set at every window: the bytes are ASCII, so no byte of a
+// multi-byte rune is one.
+func lastSeparator(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if separator[s[i]] {
+			return i
+		}
+	}
+	return -1
 }
 
 // digitSpans calls fn with every span of text made of digits and single

@@ -144,3 +144,15 @@ func BenchmarkDigitSpans(b *testing.B) {
 		}
 	}
 }
+
+// FuzzLastSeparator holds lastSeparator to the strings.LastIndexAny it
+// replaces.
+func FuzzLastSeparator(f *testing.F) {
+	f.Add(`{"a":"b c",'d';e=<f>	g`)
+	f.Add("é\xff\"x")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := lastSeparator(s), strings.LastIndexAny(s, " \t\"',;=<>"); got != want {
+			t.Errorf("lastSeparator(%q) = %d, want %d", s, got, want)
+		}
+	})
+}
