@@ -60,7 +60,7 @@ type Rule struct {
 	maxLen    int        // longest match in bytes, 0 when unbounded
 	native    nativeMatcher
 	minPart   int            // fewest digits of a match between two dots of its span
-	tree      *syntax.Regexp // the parsed pattern (prepare)
+	tree      *syntax.Regexp // the parsed pattern, from prepare until compile has read it
 	numSubexp int
 }
 
@@ -161,6 +161,9 @@ func Load(fsys fs.FS) (*Engine, error) {
 	}
 	if err := e.compile(); err != nil {
 		return nil, err
+	}
+	for _, r := range e.rules {
+		r.tree = nil // read by compile only: not held while scanning
 	}
 	return e, nil
 }
