@@ -9,7 +9,7 @@ import (
 	"io/fs"
 	"maps"
 	"math"
-	"regexp"
+	"math/bits"
 	"regexp/syntax"
 	"slices"
 	"sort"
@@ -55,12 +55,14 @@ type Rule struct {
 	Examples         []string `yaml:"examples"`
 	NegativeExamples []string `yaml:"negative_examples"`
 
-	re      *regexp.Regexp
-	pre     *prefilter // rejects most windows where re cannot match; nil: none
-	narrow  *narrowing // cuts a window down to where a match may lie; nil: none
-	maxLen  int        // longest match in bytes, 0 when unbounded
-	native  nativeMatcher
-	minPart int // fewest digits of a match between two dots of its span
+	re        *lazyRE
+	pre       *prefilter // rejects most windows where re cannot match; nil: none
+	narrow    *narrowing // cuts a window down to where a match may lie; nil: none
+	maxLen    int        // longest match in bytes, 0 when unbounded
+	native    nativeMatcher
+	minPart   int            // fewest digits of a match between two dots of its span
+	tree      *syntax.Regexp // the parsed pattern, from prepare until compile has read it
+	numSubexp int
 }
 
 // Detection is one value found. Start and End are byte offsets of the value
@@ -131,10 +133,10 @@ func Load(fsys fs.FS) (*Engine, error) {
 				return nil, fmt.Errorf("%s: duplicate rule id %q", name, r.ID)
 			}
 			seen[r.ID] = true
-			if r.re, err = regexp.Compile(r.Pattern); err != nil {
+			if err := r.prepare(); err != nil {
 				return nil, fmt.Errorf("%s: rule %s: %w", name, r.ID, err)
 			}
-			if r.re.NumSubexp() < 1 {
+			if r.numSubexp < 1 {
 				return nil, fmt.Errorf("%s: rule %s: pattern has no value group", name, r.ID)
 			}
 			if r.Matcher != "" {
@@ -149,7 +151,9 @@ func Load(fsys fs.FS) (*Engine, error) {
 				return nil, fmt.Errorf("%s: rule %s: needs keywords or a pushdown pattern", name, r.ID)
 			}
 			if r.Pushdown != "" {
-				if _, err := regexp.Compile(r.Pushdown); err != nil {
+				// Only checked here (datastores compile it for
+				// themselves): a pattern that parses compiles.
+				if _, err := syntax.Parse(r.Pushdown, syntax.Perl); err != nil {
 					return nil, fmt.Errorf("%s: rule %s: pushdown: %w", name, r.ID, err)
 				}
 			}
@@ -159,7 +163,30 @@ func Load(fsys fs.FS) (*Engine, error) {
 	if err := e.compile(); err != nil {
 		return nil, err
 	}
+	for _, r := range e.rules {
+		r.tree = nil // read by compile only: not held while scanning
+	}
 	return e, nil
+}
+
+// prepare parses r's pattern and reads its shape; the regexp machine is
+// compiled when a window first needs it (a run needs few of the rules).
+// regexp.Compile fails only where the pattern does not parse, with the
+// parser's error, which prepare returns.
+func (r *Rule) prepare() error {
+	parsed, err := syntax.Parse(r.Pattern, syntax.Perl)
+	if err != nil {
+		return err
+	}
+	r.re = lazyRegexp(r.Pattern)
+	r.numSubexp = parsed.MaxCap()
+	// Not simplified: what compile reads of it (maxBytes, minDigitsOf,
+	// valueMatchesNoDot) counts x{n,m} as Simplify's n copies and m-n
+	// optional ones would, without building them.
+	r.tree = parsed
+	r.pre = newPrefilter(r.Pattern)
+	r.narrow = newNarrowingOf(parsed)
+	return nil
 }
 
 // digitTriggerFinds checks on the rule's own examples that running it only
@@ -285,15 +312,11 @@ func (e *Engine) compile() error {
 	var keywords []string
 	for ri, r := range e.rules {
 		e.order[r.ID] = ri
-		// The pattern compiled, so it parses: read its shape once.
-		parsed, _ := syntax.Parse(r.re.String(), syntax.Perl)
-		tree := parsed.Simplify()
+		tree := r.tree
 		if n := maxBytes(tree); n > 0 && n < windowAhead {
 			r.maxLen = n
 		}
 		r.minPart = r.TriggerPart
-		r.pre = newPrefilter(r.re.String())
-		r.narrow = newNarrowing(r.re.String())
 		switch {
 		case len(r.Keywords) > 0:
 			for _, k := range r.Keywords {
@@ -567,7 +590,7 @@ func (r *Rule) matches(text string, start, end int, pre *prefilterDFA, found []D
 	if start > 0 {
 		// Begin the window at a separator, so that the pattern's "start
 		// of text" cannot fall inside a longer token.
-		if i := strings.LastIndexAny(text[max(0, start-separatorBack):start], " \t\"',;=<>"); i >= 0 {
+		if i := lastSeparator(text[max(0, start-separatorBack):start]); i >= 0 {
 			start = max(0, start-separatorBack) + i
 		}
 	}
@@ -605,6 +628,21 @@ func (r *Rule) matches(text string, start, end int, pre *prefilterDFA, found []D
 	return found
 }
 
+// separator holds the bytes a window is widened back to (see matches).
+var separator = [256]bool{' ': true, '\t': true, '"': true, '\'': true, ',': true, ';': true, '=': true, '<': true, '>': true}
+
+// lastSeparator is strings.LastIndexAny(s, " \t\"',;=<>") without building
+// the byte set at every window: the bytes are ASCII, so no byte of a
+// multi-byte rune is one.
+func lastSeparator(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if separator[s[i]] {
+			return i
+		}
+	}
+	return -1
+}
+
 // digitSpans calls fn with every span of text made of digits and single
 // separators (space, - . / ( ) +) that holds at least minDigits digits,
 // widened by a little context: phone numbers, card numbers, national ids
@@ -617,45 +655,67 @@ func digitSpans(text string, minDigits int, fn func(start, end, digits, dots, pa
 	// Wide enough for what a match may hold around its digits (an IBAN
 	// can end in letters after its last digit).
 	const before, after = 40, 40
-	start, digits, seps, dots, part, maxPart := -1, 0, 0, 0, 0, 0
-	flush := func(end int) {
-		if start >= 0 && isoDate(text[start:end]) {
-			digits -= 8
-		}
-		if start >= 0 && digits >= minDigits {
-			fn(max(0, start-before), min(len(text), end+after), digits, dots, max(maxPart, part))
-		}
-		start, digits, seps, dots, part, maxPart = -1, 0, 0, 0, 0, 0
-	}
+	// The counts are locals of one span's loop, not state shared with a
+	// closure: they stay in registers on digit-heavy lines.
 	for i := 0; i < len(text); i++ {
-		if start < 0 {
-			// Outside a span only a digit matters: skip to the next.
-			for i < len(text) && spanByte[text[i]] != spanDigit {
-				i++
-			}
-			if i == len(text) {
+		// Outside a span only a digit matters: skip eight bytes at a
+		// time while none is one.
+		for i+8 <= len(text) {
+			if d := digitBytes(text[i : i+8]); d != 0 {
+				i += bits.TrailingZeros64(d) / 8
 				break
 			}
-			start = i
+			i += 8
 		}
-		switch spanByte[text[i]] {
-		case spanDigit:
-			digits++
-			part++
-			seps = 0
-		case spanSep:
-			if text[i] == '.' {
-				dots++
-				maxPart, part = max(maxPart, part), 0
+		if i == len(text) {
+			break
+		}
+		if spanByte[text[i]] != spanDigit {
+			continue
+		}
+		start := i
+		digits, seps, dots, part, maxPart := 0, 0, 0, 0, 0
+	span:
+		for ; i < len(text); i++ {
+			switch spanByte[text[i]] {
+			case spanDigit:
+				digits++
+				part++
+				seps = 0
+			case spanSep:
+				if text[i] == '.' {
+					dots++
+					maxPart, part = max(maxPart, part), 0
+				}
+				if seps++; seps > 2 {
+					break span
+				}
+			default:
+				break span
 			}
-			if seps++; seps > 2 {
-				flush(i)
-			}
-		default:
-			flush(i)
+		}
+		// The span is text[start:i]; text[i], if any, is no digit.
+		if isoDate(text[start:i]) {
+			digits -= 8
+		}
+		if digits >= minDigits {
+			fn(max(0, start-before), min(len(text), i+after), digits, dots, max(maxPart, part))
 		}
 	}
-	flush(len(text))
+}
+
+// digitBytes returns the eight bytes of s (len(s) == 8, little-endian)
+// with the top bit of each ASCII digit's byte set and every other bit
+// clear: a byte b is a digit when '0'-1 < b < '9'+1, tested on all eight
+// at once without a carry from one byte into the next (each sum stays
+// under 256), and bytes from 0x80 up are masked out by ^x.
+func digitBytes(s string) uint64 {
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	const ones, low7, high = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	const m, n = '0' - 1, '9' + 1
+	y := x & low7
+	return (ones*(127+n) - y) & ^x & (y + ones*(127-m)) & high
 }
 
 // upperThenDigit calls fn around every run of at least n uppercase ASCII

@@ -109,6 +109,15 @@ func TestChatLog(t *testing.T) {
 	}
 }
 
+// BenchmarkDefault measures loading the embedded rules, which every
+// command that classifies pays at start.
+func BenchmarkDefault(b *testing.B) {
+	b.ReportAllocs()
+	for range b.N {
+		Default()
+	}
+}
+
 // BenchmarkScanLogLine measures the engine on lab-shaped log values, one
 // in fifty carrying a secret.
 func BenchmarkScanLogLine(b *testing.B) {

@@ -34,6 +34,9 @@ var (
 	maxPiece  = 256 << 10
 )
 
+// bufRound is what a chunk's buffer capacity is rounded up to.
+const bufRound = 8 << 10
+
 // findingsBatch is the most findings a chunk holds before handing them
 // on: a chunk dense with findings waits for its turn to be written rather
 // than gather them all.
@@ -182,10 +185,14 @@ func (e *Engine) split(ctx context.Context, r io.Reader, path string, todo, inOr
 			return ctx.Err()
 		}
 		// A buffer is as large as this read needs: most carry little,
-		// and memory is counted by capacity.
+		// and memory is counted by capacity. Rounded up to the 8 KiB
+		// pages the allocator gives a large buffer anyway, it takes the
+		// next read's carry too, as a rule: one sized to this carry
+		// alone was made again, and its pages faulted in again, at about
+		// every other read.
 		buf := <-free
-		if cap(buf) < len(carry)+chunkSize {
-			buf = make([]byte, 0, len(carry)+chunkSize)
+		if need := len(carry) + chunkSize; cap(buf) < need {
+			buf = make([]byte, 0, (need+bufRound-1)/bufRound*bufRound)
 		}
 		buf = append(buf, carry...)
 		n, err := io.ReadFull(r, buf[len(buf):len(buf)+chunkSize])

@@ -37,6 +37,12 @@ func newNarrowing(pattern string) *narrowing {
 	if err != nil {
 		return nil
 	}
+	return newNarrowingOf(t)
+}
+
+// newNarrowingOf is newNarrowing of a parsed (not simplified) pattern,
+// which it does not change.
+func newNarrowingOf(t *syntax.Regexp) *narrowing {
 	// Only ^ and $ may be asserted: other assertions read the byte before
 	// a position, which a cut removes.
 	begin, end := false, false

@@ -1,8 +1,12 @@
 package classify
 
 import (
+	"bytes"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/leakhound/leakhound/internal/classify/corpus"
 )
 
 // upperThenDigitPlain is upperThenDigit as a plain loop over every byte.
@@ -98,6 +102,57 @@ func FuzzDigitSpans(f *testing.F) {
 		digitSpans(text, n, func(s, e, d, dots, _ int) { got = append(got, [4]int{s, e, d, dots}) })
 		if want := digitSpansPlain(text, n); !slices.Equal(got, want) {
 			t.Errorf("digitSpans(%q, %d) = %v, want %v", text, n, got, want)
+		}
+	})
+}
+
+// TestDigitBytes holds digitBytes to a byte-by-byte look at every byte
+// value in every position, among neighbours that are digits or not.
+func TestDigitBytes(t *testing.T) {
+	for _, fill := range []byte{'a', '5', 0xff, 0, '/', ':'} {
+		for pos := range 8 {
+			for c := range 256 {
+				s := []byte(strings.Repeat(string(fill), 8))
+				s[pos] = byte(c)
+				var want uint64
+				for i, b := range s {
+					if b >= '0' && b <= '9' {
+						want |= 0x80 << (8 * i)
+					}
+				}
+				if got := digitBytes(string(s)); got != want {
+					t.Fatalf("digitBytes(%q) = %#x, want %#x", s, got, want)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkDigitSpans runs digitSpans over the lines of a JSON access log
+// (timestamps, addresses, latencies, hex request ids on every line).
+func BenchmarkDigitSpans(b *testing.B) {
+	var log bytes.Buffer
+	if err := corpus.GenerateAccessLog(&log, 1<<20, 1); err != nil {
+		b.Fatal(err)
+	}
+	lines := strings.Split(log.String(), "\n")
+	b.SetBytes(int64(log.Len()))
+	n := 0
+	for range b.N {
+		for _, l := range lines {
+			digitSpans(l, 4, func(_, _, digits, _, _ int) { n += digits })
+		}
+	}
+}
+
+// FuzzLastSeparator holds lastSeparator to the strings.LastIndexAny it
+// replaces.
+func FuzzLastSeparator(f *testing.F) {
+	f.Add(`{"a":"b c",'d';e=<f>	g`)
+	f.Add("é\xff\"x")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := lastSeparator(s), strings.LastIndexAny(s, " \t\"',;=<>"); got != want {
+			t.Errorf("lastSeparator(%q) = %d, want %d", s, got, want)
 		}
 	})
 }
