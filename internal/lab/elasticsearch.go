@@ -226,42 +226,14 @@ func (s ESServer) up(ctx context.Context, logf Logf) error {
 		}
 		args = append(args, "-cert", filepath.Join(s.dir(), "server.crt"), "-key", filepath.Join(s.dir(), "server.key"))
 	}
-	logFile := filepath.Join(s.dir(), "replay.log")
-	out, err := os.Create(logFile)
-	if err != nil {
-		return err
+	mk := func() (*exec.Cmd, error) {
+		cmd := exec.Command(exe, args...)
+		cmd.Dir = s.dir()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		return cmd, nil
 	}
-	defer out.Close()
-	cmd := exec.Command(exe, args...)
-	cmd.Dir = s.dir()
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(s.dir(), "pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-		return err
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }() // reap it if it dies while we wait
-	logf("%s: starting the %s %s replay on %s:%d", s.Name, s.Product, s.Version, s.Host, s.Port)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if s.ping(ctx) == nil {
-			logf("%s: answering after %s", s.Name, time.Since(start).Round(time.Millisecond))
-			return nil
-		}
-		select {
-		case <-exited:
-			tail, _ := os.ReadFile(logFile)
-			return fmt.Errorf("exited at start; %s ends: %s", logFile, lastLines(tail, 3))
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	tail, _ := os.ReadFile(logFile)
-	return fmt.Errorf("did not answer within 60s; %s ends: %s", logFile, lastLines(tail, 3))
+	return startAndWait(ctx, logf, s.Name, fmt.Sprintf("the %s %s replay on %s:%d", s.Product, s.Version, s.Host, s.Port),
+		filepath.Join(s.dir(), "replay.log"), filepath.Join(s.dir(), "pid"), mk, s.ping)
 }
 
 func (s ESServer) stop() error {

@@ -162,20 +162,7 @@ func (s EtcdServer) start(ctx context.Context, logf Logf) error {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		return cmd, nil
 	}
-	var started *exec.Cmd
-	wrapped := func() (*exec.Cmd, error) {
-		c, err := mk()
-		started = c
-		return c, err
-	}
-	err = startAndWait(ctx, logf, s.Name, fmt.Sprintf("etcd on %s", s.url()), filepath.Join(s.dir(), "etcd.log"), wrapped,
-		func(ctx context.Context) error {
-			if started != nil && started.Process != nil {
-				os.WriteFile(filepath.Join(s.dir(), "pid"), []byte(strconv.Itoa(started.Process.Pid)), 0o644)
-			}
-			return s.ping(ctx)
-		})
-	return err
+	return startAndWait(ctx, logf, s.Name, fmt.Sprintf("etcd on %s", s.url()), filepath.Join(s.dir(), "etcd.log"), filepath.Join(s.dir(), "pid"), mk, s.ping)
 }
 
 // etcdAdmin is the lab's own client of one server: the gateway, with user

@@ -170,7 +170,7 @@ func (s MariaDBServer) start(ctx context.Context, logf Logf) error {
 		_, err := s.client(ctx, "root", "", strings.NewReader("SELECT 1"))
 		return err
 	}
-	if err := startAndWait(ctx, logf, s.Name, fmt.Sprintf("mariadbd on %s:%d", s.Host, s.Port), filepath.Join(s.dir(), "stdout.log"), mk,
+	if err := startAndWait(ctx, logf, s.Name, fmt.Sprintf("mariadbd on %s:%d", s.Host, s.Port), filepath.Join(s.dir(), "stdout.log"), "", mk,
 		func(ctx context.Context) error {
 			if s.ping(ctx) == nil {
 				return nil

@@ -140,22 +140,14 @@ func (s MemcachedServer) start(ctx context.Context, logf Logf) error {
 		}
 		env = []string{"SASL_CONF_PATH=" + s.dir()}
 	}
-	var started *exec.Cmd
 	mk := func() (*exec.Cmd, error) {
 		cmd := exec.Command(bin, s.args()...)
 		cmd.Dir = s.dir()
 		cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		started = cmd
 		return cmd, nil
 	}
-	return startAndWait(ctx, logf, s.Name, "memcached on "+s.addr(), filepath.Join(s.dir(), "memcached.log"), mk,
-		func(ctx context.Context) error {
-			if started != nil && started.Process != nil {
-				os.WriteFile(filepath.Join(s.dir(), "pid"), []byte(strconv.Itoa(started.Process.Pid)), 0o644)
-			}
-			return s.ping(ctx)
-		})
+	return startAndWait(ctx, logf, s.Name, "memcached on "+s.addr(), filepath.Join(s.dir(), "memcached.log"), filepath.Join(s.dir(), "pid"), mk, s.ping)
 }
 
 // mcClient is the lab's own text-protocol client.

@@ -201,18 +201,13 @@ func (s MongoServer) start(ctx context.Context, logf Logf) error {
 	if s.Locked {
 		args = append(args, "--test-enable-new-auth", "--setup-database=admin", "--setup-username="+AdminUser, "--setup-password="+AdminPassword)
 	}
-	var cmd *exec.Cmd
 	mk := func() (*exec.Cmd, error) {
-		cmd = exec.Command(bin, args...)
+		cmd := exec.Command(bin, args...)
 		cmd.Dir = s.dir()
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		return cmd, nil
 	}
-	err = startAndWait(ctx, logf, s.Name, "ferretdb on "+addr, filepath.Join(s.dir(), "stdout.log"), mk, s.ping)
-	if cmd != nil && cmd.Process != nil {
-		os.WriteFile(filepath.Join(s.dir(), "pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
-	}
-	return err
+	return startAndWait(ctx, logf, s.Name, "ferretdb on "+addr, filepath.Join(s.dir(), "stdout.log"), filepath.Join(s.dir(), "pid"), mk, s.ping)
 }
 
 // client connects as the lab's admin: no credentials on servers without

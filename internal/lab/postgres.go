@@ -221,13 +221,14 @@ func (s PGServer) start(ctx context.Context, logf Logf) error {
 	if err != nil {
 		return err
 	}
-	return startAndWait(ctx, logf, s.Name, fmt.Sprintf("postgres on %s:%d", s.Host, s.Port), filepath.Join(s.dir(), "server.log"),
+	return startAndWait(ctx, logf, s.Name, fmt.Sprintf("postgres on %s:%d", s.Host, s.Port), filepath.Join(s.dir(), "server.log"), "",
 		func() (*exec.Cmd, error) { return runAs("postgres", bin, s.args()...) }, s.ping)
 }
 
-// startAndWait starts a server with its output in logFile and waits until
-// ping answers, the process exits or 60 s pass.
-func startAndWait(ctx context.Context, logf Logf, name, what, logFile string, mk func() (*exec.Cmd, error), ping func(context.Context) error) error {
+// startAndWait starts a server with its output in logFile, writes its pid
+// to pidFile (unless "": the server writes its own), and waits until ping
+// answers, the process exits or 60 s pass.
+func startAndWait(ctx context.Context, logf Logf, name, what, logFile, pidFile string, mk func() (*exec.Cmd, error), ping func(context.Context) error) error {
 	out, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -243,6 +244,11 @@ func startAndWait(ctx context.Context, logf Logf, name, what, logFile string, mk
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }() // reap it if it dies while we wait
+	if pidFile != "" {
+		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+			return err
+		}
+	}
 	logf("%s: starting %s", name, what)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {

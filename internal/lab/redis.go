@@ -218,7 +218,7 @@ func (s RedisServer) start(ctx context.Context, logf Logf) error {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		return cmd, nil
 	}
-	return startAndWait(ctx, logf, s.Name, fmt.Sprintf("redis-server on %s:%d", s.Host, s.Port), filepath.Join(s.dir(), "stdout.log"), mk, s.ping)
+	return startAndWait(ctx, logf, s.Name, fmt.Sprintf("redis-server on %s:%d", s.Host, s.Port), filepath.Join(s.dir(), "stdout.log"), "", mk, s.ping)
 }
 
 func (s RedisServer) ping(ctx context.Context) error {
